@@ -1,0 +1,111 @@
+"""Render one derived feed as Atom 1.0 bytes. The only module that imports feedgen.
+
+Output depends only on its inputs (no clock), so unchanged input gives
+byte-identical output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from feedgen.feed import FeedGenerator
+
+from republisher import PROJECT_URL, __version__, text
+from republisher.models import SourceMeta, StoredEntry
+from republisher.rules import Rule
+
+
+def feed_url(base_url: str, slug: str) -> str:
+    """Public URL (and Atom id) of a derived feed."""
+    return f"{base_url}{slug}.atom"
+
+
+class _SourceElement:
+    """feedgen entry extension writing a complete atom:source (feedgen's own lacks id/updated)."""
+
+    origin: SourceMeta | None = None
+
+    def extend_ns(self) -> dict[str, str]:
+        return {}
+
+    def extend_rss(self, item: Any) -> Any:
+        return item
+
+    def extend_atom(self, entry: Any) -> Any:
+        origin = self.origin
+        if origin is None:
+            return entry
+        source = entry.makeelement("source", {})
+        _child(source, "id", origin.id)
+        _child(source, "title", origin.title)
+        if origin.updated is not None:
+            _child(source, "updated", origin.updated.isoformat())
+        source.append(source.makeelement("link", {"rel": "self", "href": origin.self_url}))
+        if origin.link:
+            source.append(
+                source.makeelement("link", {"rel": "alternate", "type": "text/html", "href": origin.link})
+            )
+        entry.append(source)
+        return entry
+
+
+def _child(parent: Any, tag: str, value: str) -> None:
+    element = parent.makeelement(tag, {})
+    element.text = value
+    parent.append(element)
+
+
+def _title(entry: StoredEntry) -> str:
+    data = entry.data
+    if data.title.strip():
+        return data.title
+    fallback = text.strip_markup(data.summary or data.content or "")[:80]
+    return fallback or data.link or "(untitled)"
+
+
+def render_feed(rule: Rule, entries: Sequence[StoredEntry], base_url: str, first_written: datetime) -> bytes:
+    """The Atom document of one derived feed; `entries` newest first."""
+    self_url = feed_url(base_url, rule.slug)
+    fg = FeedGenerator()
+    fg.id(self_url)
+    fg.title(rule.title)
+    fg.subtitle(rule.subtitle or rule.title)
+    fg.link(href=self_url, rel="self", type="application/atom+xml")
+    fg.link(href=base_url, rel="alternate", type="text/html")
+    fg.author({"name": "republisher"})
+    fg.generator("republisher", version=__version__, uri=PROJECT_URL)
+    # The newest entry's time, never "now": re-rendering the same entries gives the same bytes.
+    fg.updated(max((e.updated_time for e in entries), default=first_written))
+    for entry in entries:
+        _add_entry(fg, entry, rule, base_url)
+    document: bytes = fg.atom_str(pretty=True, encoding="UTF-8")
+    return document
+
+
+def _add_entry(fg: FeedGenerator, entry: StoredEntry, rule: Rule, base_url: str) -> None:
+    data = entry.data
+    fe = fg.add_entry(order="append")
+    fe.id(entry.atom_id)
+    fe.title(_title(entry))
+    fe.updated(entry.updated_time)
+    fe.published(entry.sort_time)
+    if data.link:
+        fe.link(href=data.link, rel="alternate", type="text/html")
+    if data.author:
+        fe.author({"name": data.author})
+    else:
+        fe.author({"name": entry.origin.title})
+    if data.summary:
+        fe.summary(data.summary, type="html")
+    if data.content:
+        fe.content(data.content, type="html")
+    elif not data.link:
+        # RFC 4287 4.1.1.1: an entry without an alternate link must have content.
+        fe.content(data.summary or _title(entry), type="html")
+    for category in data.categories:
+        fe.category(term=category.term, scheme=category.scheme, label=category.label)
+    fe.category(term=rule.slug, scheme=base_url, label=rule.title)
+    fe.register_extension("republisher_source", _SourceElement, atom=True, rss=False)
+    fe.republisher_source.origin = entry.origin

@@ -1,0 +1,228 @@
+"""Command line: `republisher [--config PATH] COMMAND`. Exit 0 ok, 1 a failure, 2 usage or config."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from republisher import __version__, pipeline
+from republisher.config import Config, default_config_path, load_config
+from republisher.errors import ConfigError, FetchError, ParseError, RepublisherError
+from republisher.fetch import Limits, fetch
+from republisher.match import Item, failing_examples, judge_all
+from republisher.parse import parse_feed
+from republisher.rules import RuleSet, load_rules
+from republisher.store import Store
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="republisher", description=__doc__)
+    parser.add_argument(
+        "--config", type=Path, help="config file (default: $REPUBLISHER_CONFIG or ./config.toml)"
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("--version", action="version", version=f"republisher {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    poll = commands.add_parser("poll", help="poll due sources once, store, route, write feeds")
+    poll.add_argument("--force", action="store_true", help="ignore intervals and back-off")
+    poll.add_argument("--source", metavar="NAME", help="poll only this source")
+    commands.add_parser("check", help="validate config and rules, run every rule's [[examples]]")
+    route = commands.add_parser("route", help="dry run: which feeds each item of a feed would go to")
+    route.add_argument("feed", metavar="FILE_OR_URL")
+    route.add_argument("--source", metavar="NAME", help="treat the items as coming from this source")
+    explain = commands.add_parser("explain", help="why a stored entry is (not) in each feed")
+    explain.add_argument("entry", metavar="ENTRY", help="a stored entry's id or link")
+    reroute = commands.add_parser("reroute", help="re-apply the current rules to every stored entry")
+    reroute.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
+    commands.add_parser("status", help="per source and per derived feed state")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `republisher` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    handler = _COMMANDS[args.command]
+    try:
+        config = load_config(args.config or default_config_path())
+        return handler(config, args)
+    except ConfigError as e:
+        for problem in e.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except RepublisherError as e:
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _rules(config: Config) -> RuleSet:
+    return load_rules(config.rules_dir, [s.name for s in config.sources])
+
+
+def cmd_poll(config: Config, args: argparse.Namespace) -> int:
+    if args.source and config.source(args.source) is None:
+        raise ConfigError([f"{config.path}: --source: no source named {args.source!r}"])
+    report = pipeline.poll_once(config, _rules(config), _now(), force=args.force, only=args.source)
+    if not report.outcomes:
+        print("no source is due (use --force to poll anyway)")
+    for outcome in report.outcomes:
+        print(f"{outcome.name}: {'' if outcome.ok else 'FAILED: '}{outcome.message}")
+    for name in report.written:
+        print(f"wrote {config.output_dir / name}")
+    for name in report.removed:
+        print(f"removed {config.output_dir / name}")
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def cmd_check(config: Config, args: argparse.Namespace) -> int:
+    rules = _rules(config)
+    failures = failing_examples(rules.rules)
+    total = sum(len(r.examples) for r in rules.rules)
+    for failure in failures:
+        v = failure.verdict
+        outcome = (
+            "expected routed, but it was not" if failure.example.routed else "expected not routed, but it was"
+        )
+        print(f"{failure.rule.path}: example {failure.example.title!r}: {outcome}")
+        for hit in v.matched:
+            print(f"    matched {hit.term!r} in {hit.field}: {hit.excerpt}")
+        for hit in v.excluded_by:
+            print(f"    excluded by {hit.term!r} in {hit.field}: {hit.excerpt}")
+        for missing in v.missing:
+            print(f"    missing {missing}")
+    print(
+        f"{config.path}: ok; {len(rules.rules)} rule files ok; "
+        f"{total - len(failures)} of {total} examples pass"
+    )
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+def cmd_route(config: Config, args: argparse.Namespace) -> int:
+    rules = _rules(config)
+    target = args.feed
+    path = Path(target)
+    url = path.resolve().as_uri() if "://" not in target else target
+    source = args.source or next((s.name for s in config.sources if s.url == url), None)
+    try:
+        result = fetch(url, Limits(timeout=config.poll.timeout, max_bytes=config.poll.max_bytes))
+        feed = parse_feed(result.body or b"", result.url, result.content_type)
+    except (FetchError, ParseError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    for entry in feed.entries:
+        verdicts = judge_all(rules.rules, Item.from_entry(entry, source))
+        slugs = [v.slug for v in verdicts if v.routed]
+        print(f"{entry.title or entry.link or '(untitled)'}\n    -> {', '.join(slugs) or '(no feed)'}")
+    return EXIT_OK
+
+
+def cmd_explain(config: Config, args: argparse.Namespace) -> int:
+    rules = _rules(config)
+    store = Store.open(config.state_dir)
+    try:
+        found = store.find_entries(args.entry)
+    finally:
+        store.close()
+    if not found:
+        print(f"error: no stored entry has the id or link {args.entry!r}", file=sys.stderr)
+        return EXIT_FAILED
+    for entry in found:
+        print(f"{entry.data.title}\n  id: {entry.atom_id}\n  source: {entry.source}")
+        for verdict in judge_all(rules.rules, Item.from_entry(entry.data, entry.source)):
+            print(f"  {verdict.slug}: {'ROUTED' if verdict.routed else 'not routed'}")
+            for hit in verdict.matched:
+                print(f"    matched {hit.term!r} in {hit.field}: {hit.excerpt}")
+            for hit in verdict.excluded_by:
+                print(f"    excluded by {hit.term!r} in {hit.field}: {hit.excerpt}")
+            if not verdict.routed:
+                for missing in verdict.missing:
+                    print(f"    missing {missing}")
+    return EXIT_OK
+
+
+def cmd_reroute(config: Config, args: argparse.Namespace) -> int:
+    report = pipeline.reroute_and_publish(config, _rules(config), _now(), dry_run=args.dry_run)
+    changes = report.changes
+    for change in changes:
+        print(f"{change.slug}: {len(change.entering)} entering, {len(change.leaving)} leaving")
+        for entry in change.entering:
+            print(f"    + {entry.data.title}")
+        for entry in change.leaving:
+            print(f"    - {entry.data.title}")
+    if not changes:
+        print("no feed changes")
+    for name in report.written:
+        print(f"wrote {config.output_dir / name}")
+    for name in report.removed:
+        print(f"removed {config.output_dir / name}")
+    return EXIT_OK
+
+
+def cmd_status(config: Config, args: argparse.Namespace) -> int:
+    store = Store.open(config.state_dir)
+    try:
+        states = store.source_states()
+        counts = store.feed_counts()
+    finally:
+        store.close()
+    print("SOURCES")
+    for source in config.sources:
+        state = states.get(source.name)
+        print(f"  {source.name}\n    url: {source.url}")
+        if state is None or state.url != source.url:
+            print("    never polled")
+            continue
+        if state.moved_to:
+            print(f"    moved to: {state.moved_to}")
+        print(f"    last poll: {_when(state.last_poll)}  status: {state.last_status or '-'}")
+        print(f"    next due: {_when(state.next_due)}  consecutive errors: {state.consecutive_errors}")
+        if state.last_error:
+            print(f"    last error: {state.last_error}")
+        if state.gone:
+            print("    GONE (410): no longer polled until its URL changes")
+    print("DERIVED FEEDS")
+    try:
+        slugs = _rules(config).slugs
+    except ConfigError:
+        slugs = tuple(sorted(counts))
+    for slug in slugs:
+        n, newest = counts.get(slug, (0, None))
+        print(f"  {slug}: {n} entries, newest {_when(newest)}")
+    return EXIT_OK
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "-"
+
+
+_COMMANDS = {
+    "poll": cmd_poll,
+    "check": cmd_check,
+    "route": cmd_route,
+    "explain": cmd_explain,
+    "reroute": cmd_reroute,
+    "status": cmd_status,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

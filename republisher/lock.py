@@ -1,0 +1,26 @@
+"""One poll at a time per state folder: a second poll waits for the first."""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+LOCK_NAME = "poll.lock"
+
+
+@contextmanager
+def poll_lock(state_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on state_dir for the duration of a poll or reroute.
+
+    flock is released by the kernel when the process dies, so a `kill -9` never
+    leaves a stale lock behind.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with (state_dir / LOCK_NAME).open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -1,0 +1,215 @@
+"""Routing: which derived feeds take an entry, and which terms made them take it.
+
+Pure functions of (entry, rules): no clock, network or disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from republisher import text
+from republisher.models import EntryData
+from republisher.rules import DEFAULT_FIELDS, Example, Field, Group, Phrase, Regex, Rule, Term
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A term that matched: as written, in which field, and the text around it."""
+
+    term: str
+    field: Field
+    excerpt: str
+
+
+@dataclass(frozen=True)
+class Item:
+    """An entry's matchable text, prepared once: plain text and folded words per field."""
+
+    source: str | None
+    plain: dict[Field, tuple[str, ...]]
+    folded: dict[Field, str]
+
+    @classmethod
+    def from_texts(cls, source: str | None, plain: dict[Field, tuple[str, ...]]) -> Item:
+        folded = {f: text.word_string(list(parts)) for f, parts in plain.items()}
+        return cls(source=source, plain=plain, folded=folded)
+
+    @classmethod
+    def from_entry(cls, entry: EntryData, source: str | None) -> Item:
+        return cls.from_texts(
+            source,
+            {
+                Field.TITLE: (text.collapse_space(entry.title),),
+                Field.SUMMARY: (text.strip_markup(entry.summary or ""),),
+                Field.CONTENT: (text.strip_markup(entry.content or ""),),
+                Field.CATEGORIES: tuple(c.label or c.term for c in entry.categories),
+                Field.AUTHOR: (entry.author or "",),
+                Field.LINK: (entry.link or "",),
+            },
+        )
+
+    @classmethod
+    def from_example(cls, example: Example, source: str | None) -> Item:
+        return cls.from_texts(
+            example.source or source,
+            {
+                Field.TITLE: (example.title,),
+                Field.SUMMARY: (text.strip_markup(example.summary),),
+                Field.CONTENT: (text.strip_markup(example.content),),
+                Field.CATEGORIES: example.categories,
+                Field.AUTHOR: (example.author,),
+                Field.LINK: (example.link,),
+            },
+        )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether one rule takes an item, with the terms behind the decision."""
+
+    slug: str
+    routed: bool
+    matched: tuple[Hit, ...]  # any/all terms that matched
+    excluded_by: tuple[Hit, ...]  # none terms that matched
+    missing: tuple[str, ...]  # all terms that did not match, or "(no any term)" etc.
+
+
+def _excerpt(plain: str, start: int, end: int, width: int = 30) -> str:
+    left = max(0, start - width)
+    right = min(len(plain), end + width)
+    return ("…" if left else "") + plain[left:right] + ("…" if right < len(plain) else "")
+
+
+def _find_phrase(term: Phrase, item: Item, field: Field) -> Hit | None:
+    if term.needle not in item.folded[field]:
+        return None
+    # Locate the words again in the plain text only to show the user an excerpt.
+    for plain in item.plain[field]:
+        if term.needle in text.word_string([plain]):
+            first = text.fold(plain).find(term.words[0])
+            start = max(first, 0)
+            return Hit(term.source, field, _excerpt(plain, start, start + len(term.source)))
+    return Hit(term.source, field, "")
+
+
+def _find_regex(term: Regex, item: Item, field: Field) -> Hit | None:
+    for plain in item.plain[field]:
+        found = term.pattern.search(plain)
+        if found:
+            return Hit(term.source, field, _excerpt(plain, found.start(), found.end()))
+    return None
+
+
+def _term_hits(term: Term, item: Item, fields: tuple[Field, ...]) -> tuple[bool, list[Hit]]:
+    if isinstance(term, Group):
+        verdict = _group(term, item, fields)
+        return verdict[0], verdict[1]
+    for field in fields:
+        hit = _find_phrase(term, item, field) if isinstance(term, Phrase) else _find_regex(term, item, field)
+        if hit:
+            return True, [hit]
+    return False, []
+
+
+def _group(
+    group: Group, item: Item, inherited: tuple[Field, ...]
+) -> tuple[bool, list[Hit], list[Hit], list[str]]:
+    """(holds, matched, excluded_by, missing) for one group."""
+    fields = group.fields or inherited
+    matched: list[Hit] = []
+    excluded: list[Hit] = []
+    missing: list[str] = []
+    holds = True
+    if group.any is not None:
+        found_any = False
+        for term in group.any:
+            ok, hits = _term_hits(term, item, fields)
+            if ok:
+                found_any = True
+                matched.extend(hits)
+        if not found_any:
+            holds = False
+            missing.append("(no `any` term matched)")
+    if group.all is not None:
+        for term in group.all:
+            ok, hits = _term_hits(term, item, fields)
+            if ok:
+                matched.extend(hits)
+            else:
+                holds = False
+                missing.append(_describe(term))
+    if group.none is not None:
+        for term in group.none:
+            ok, hits = _term_hits(term, item, fields)
+            if ok:
+                holds = False
+                excluded.extend(hits or [Hit(_describe(term), fields[0], "")])
+    return holds, matched, excluded, missing
+
+
+def _describe(term: Term) -> str:
+    if isinstance(term, Group):
+        parts = [
+            f"{key}: [{', '.join(_describe(t) for t in terms)}]"
+            for key, terms in (("any", term.any), ("all", term.all), ("none", term.none))
+            if terms is not None
+        ]
+        return "{" + "; ".join(parts) + "}"
+    return term.source
+
+
+def _applies(rule: Rule, item: Item) -> bool:
+    return rule.sources is None or item.source in rule.sources
+
+
+def judge(rule: Rule, item: Item) -> Verdict:
+    """Does this (matching, not unrouted) rule take the item, and why."""
+    if not _applies(rule, item):
+        return Verdict(rule.slug, False, (), (), ("(source not in this feed's sources)",))
+    assert rule.match is not None
+    holds, matched, excluded, missing = _group(rule.match, item, DEFAULT_FIELDS)
+    return Verdict(rule.slug, holds, tuple(matched), tuple(excluded), tuple(missing))
+
+
+def judge_all(rules: Iterable[Rule], item: Item) -> list[Verdict]:
+    """Verdicts of every rule, unrouted feeds decided after the topic feeds."""
+    rules = list(rules)
+    verdicts = [judge(r, item) for r in rules if not r.unrouted]
+    taken = any(v.routed for v in verdicts)
+    for rule in rules:
+        if rule.unrouted:
+            routed = not taken and _applies(rule, item)
+            reason = (
+                ()
+                if routed
+                else ("(taken by another feed)" if taken else "(source not in this feed's sources)",)
+            )
+            verdicts.append(Verdict(rule.slug, routed, (), (), reason))
+    return verdicts
+
+
+def route(rules: Iterable[Rule], item: Item) -> dict[str, tuple[Hit, ...]]:
+    """slug -> matched terms, for every derived feed that takes the item."""
+    return {v.slug: v.matched for v in judge_all(rules, item) if v.routed}
+
+
+@dataclass(frozen=True)
+class ExampleFailure:
+    rule: Rule
+    example: Example
+    verdict: Verdict
+
+
+def failing_examples(rules: Iterable[Rule]) -> list[ExampleFailure]:
+    """Every [[examples]] case whose routing differs from what it expects."""
+    rules = list(rules)
+    failures: list[ExampleFailure] = []
+    for rule in rules:
+        default_source = min(rule.sources) if rule.sources else None
+        for example in rule.examples:
+            item = Item.from_example(example, default_source)
+            verdict = next(v for v in judge_all(rules, item) if v.slug == rule.slug)
+            if verdict.routed != example.routed:
+                failures.append(ExampleFailure(rule, example, verdict))
+    return failures

@@ -1,0 +1,103 @@
+"""Plain frozen dataclasses passed between the steps of the pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Category:
+    term: str
+    scheme: str | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceMeta:
+    """What an entry's atom:source says about the feed it came from."""
+
+    title: str
+    id: str
+    self_url: str
+    link: str | None
+    updated: datetime | None
+
+
+@dataclass(frozen=True)
+class EntryData:
+    """One item as the source gave it, already sanitized and with absolute URIs."""
+
+    guid: str | None
+    title: str
+    link: str | None
+    summary: str | None  # sanitized HTML
+    content: str | None  # sanitized HTML
+    author: str | None
+    categories: tuple[Category, ...] = ()
+    published: datetime | None = None
+    updated: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FeedData:
+    """A parsed source feed."""
+
+    meta: SourceMeta
+    entries: tuple[EntryData, ...]
+    warning: str | None = None  # e.g. "truncated XML: kept 12 entries"
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """An entry as the store keeps it, with its stable identity and times."""
+
+    source: str
+    key: str
+    atom_id: str
+    first_seen: datetime
+    changed_at: datetime  # when this version was stored
+    data: EntryData
+    origin: SourceMeta
+
+    @property
+    def sort_time(self) -> datetime:
+        """The entry's date, never later than when we first saw it (no future dates)."""
+        given = self.data.published or self.data.updated or self.first_seen
+        return min(given, self.first_seen)
+
+    @property
+    def updated_time(self) -> datetime:
+        """atom:updated: the source's date, never later than this version's arrival."""
+        given = self.data.updated or self.data.published or self.first_seen
+        return min(given, self.changed_at)
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What one fetch of a source produced."""
+
+    url: str  # the URL finally read
+    status: int  # HTTP status; 200 for files
+    body: bytes | None  # None when not modified
+    etag: str | None = None
+    last_modified: str | None = None
+    content_type: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What the store remembers about a source between polls."""
+
+    name: str
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    last_poll: datetime | None = None
+    last_status: int | None = None
+    last_error: str | None = None
+    consecutive_errors: int = 0
+    next_due: datetime | None = None
+    gone: bool = False
+    moved_to: str | None = None

@@ -1,0 +1,345 @@
+"""The poll cycle: fetch -> parse -> store -> route -> publish. Decides nothing itself."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TypeVar
+
+from republisher import identity, schedule
+from republisher.atom import render_feed
+from republisher.config import Config, SourceConfig
+from republisher.errors import FetchError, ParseError
+from republisher.fetch import Limits, fetch
+from republisher.indexes import FeedSummary, render_html, render_opml
+from republisher.lock import poll_lock
+from republisher.match import Hit, Item, route
+from republisher.models import FeedData, FetchResult, SourceState, StoredEntry
+from republisher.output import remove_stale_temporaries, write_if_changed
+from republisher.parse import parse_feed
+from republisher.rules import RuleSet
+from republisher.store import EntryWrite, Hits, Store
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+U = TypeVar("U")
+Mapper = Callable[[Callable[[T], U], Iterable[T]], Iterator[U]]
+RULES_KEY = "rules_fingerprint"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What the fetch-and-parse step produced for one source."""
+
+    source: SourceConfig
+    result: FetchResult | None = None
+    feed: FeedData | None = None  # None when not modified or unchanged
+    body_hash: str | None = None
+    error: str | None = None
+    status: int | None = None
+
+
+@dataclass(frozen=True)
+class SourceOutcome:
+    name: str
+    ok: bool
+    message: str  # one line for the user
+    new: int = 0
+    changed: int = 0
+
+
+@dataclass(frozen=True)
+class PollReport:
+    outcomes: tuple[SourceOutcome, ...]
+    written: tuple[str, ...]  # output files rewritten
+    removed: tuple[str, ...]  # output files deleted
+
+    @property
+    def failed(self) -> bool:
+        return any(not o.ok for o in self.outcomes)
+
+
+def poll_once(
+    config: Config,
+    rules: RuleSet,
+    now: datetime,
+    *,
+    force: bool = False,
+    only: str | None = None,
+    mapper: Mapper | None = None,  # type: ignore[type-arg]
+    jitter: Callable[[], float] = random.random,
+) -> PollReport:
+    """One poll cycle, in this order:
+
+    1. pick the sources that are due (all of them with `force`, or just `only`);
+    2. fetch and parse them in parallel (`mapper`, a thread pool by default);
+    3. for each source, in one transaction: store new and changed entries with
+       their routes, and the source's polling state; a failure is recorded, never raised;
+    4. reroute every stored entry if the rule files changed since the last cycle;
+    5. publish: rewrite the derived feeds and indexes whose bytes changed.
+    """
+    with poll_lock(config.state_dir):
+        store = Store.open(config.state_dir)
+        try:
+            states = store.source_states()
+            due = [
+                s
+                for s in config.sources
+                if (only is None or s.name == only)
+                and schedule.is_due(_state_for(s, states), now, force=force)
+            ]
+            outcomes = []
+            for fetched in _map(mapper, config.poll.workers)(
+                lambda s: fetch_and_parse(s, _state_for(s, states), config), due
+            ):
+                outcomes.append(
+                    store_source(store, rules, fetched, _state_for(fetched.source, states), now, jitter())
+                )
+            reroute_if_rules_changed(store, rules)
+            written, removed = publish(store, config, rules, now)
+        finally:
+            store.close()
+    return PollReport(tuple(outcomes), tuple(written), tuple(removed))
+
+
+def _map(mapper: Mapper | None, workers: int) -> Mapper:  # type: ignore[type-arg]
+    if mapper is not None:
+        return mapper
+
+    def pooled(fn: Callable[[T], U], items: Iterable[T]) -> Iterator[U]:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
+            yield from pool.map(fn, items)
+
+    return pooled
+
+
+def _state_for(source: SourceConfig, states: dict[str, SourceState]) -> SourceState | None:
+    """The stored state, unless the configured URL changed (then start afresh)."""
+    state = states.get(source.name)
+    if state is None or state.url != source.url:
+        return None
+    return state
+
+
+def fetch_and_parse(source: SourceConfig, state: SourceState | None, config: Config) -> Fetched:
+    """Fetch one source and parse it unless it is not modified or byte-identical to last time."""
+    try:
+        return _fetch_and_parse(source, state, config)
+    except Exception as e:  # a bug met on one hostile feed must not stop the other sources
+        log.exception("%s: unexpected error", source.name)
+        return Fetched(source, error=f"internal error: {type(e).__name__}: {e}")
+
+
+def _fetch_and_parse(source: SourceConfig, state: SourceState | None, config: Config) -> Fetched:
+    limits = Limits(timeout=config.poll.timeout, max_bytes=config.poll.max_bytes)
+    url = (state.moved_to if state else None) or source.url
+    try:
+        result = fetch(url, limits, state.etag if state else None, state.last_modified if state else None)
+    except FetchError as e:
+        return Fetched(source, error=e.reason, status=e.status)
+    if result.body is None:
+        return Fetched(source, result=result, status=result.status)
+    body_hash = hashlib.sha256(result.body).hexdigest()
+    if state is not None and state.body_hash == body_hash:
+        return Fetched(source, result=result, body_hash=body_hash, status=result.status)
+    try:
+        feed = parse_feed(result.body, result.url, result.content_type)
+    except ParseError as e:
+        return Fetched(source, result=result, error=e.reason, status=result.status)
+    return Fetched(source, result=result, feed=feed, body_hash=body_hash, status=result.status)
+
+
+def routes_for(rules: RuleSet, entry: StoredEntry) -> dict[str, Hits]:
+    """slug -> matched terms for one stored entry."""
+    routed = route(rules.rules, Item.from_entry(entry.data, entry.source))
+    return {slug: _hits(hits) for slug, hits in routed.items()}
+
+
+def _hits(hits: tuple[Hit, ...]) -> Hits:
+    return [(h.term, h.field.value, h.excerpt) for h in hits]
+
+
+def store_source(
+    store: Store, rules: RuleSet, fetched: Fetched, state: SourceState | None, now: datetime, jitter: float
+) -> SourceOutcome:
+    """Record one source's fetch in a single transaction; returns what happened."""
+    source = fetched.source
+    previous = state or SourceState(name=source.name, url=source.url)
+    if fetched.error is not None:
+        errors = previous.consecutive_errors + 1
+        failed = replace(
+            previous,
+            last_poll=now,
+            last_status=fetched.status,
+            last_error=fetched.error,
+            consecutive_errors=errors,
+            next_due=schedule.next_due(now, source.interval, errors, jitter),
+        )
+        with store.transaction():
+            store.put_source_state(failed)
+        return SourceOutcome(source.name, False, fetched.error)
+    assert fetched.result is not None
+    result = fetched.result
+    new_state = replace(
+        previous,
+        etag=result.etag if result.status != 304 else previous.etag,
+        last_modified=result.last_modified if result.status != 304 else previous.last_modified,
+        body_hash=fetched.body_hash or previous.body_hash,
+        last_poll=now,
+        last_status=result.status,
+        last_error=fetched.feed.warning if fetched.feed else None,
+        consecutive_errors=0,
+        next_due=schedule.next_due(now, source.interval, 0, jitter),
+    )
+    writes = _entry_writes(store, rules, source.name, fetched.feed, now) if fetched.feed else []
+    with store.transaction():
+        store.put_entries(writes)
+        store.put_source_state(new_state)
+    if fetched.feed is None:
+        message = "not modified" if result.status == 304 else "unchanged"
+        return SourceOutcome(source.name, True, message)
+    new = sum(1 for w in writes if w.entry.first_seen == now)
+    changed = len(writes) - new
+    message = f"{len(fetched.feed.entries)} entries: {new} new, {changed} changed"
+    if fetched.feed.warning:
+        message += f" ({fetched.feed.warning})"
+    return SourceOutcome(source.name, True, message, new=new, changed=changed)
+
+
+def _entry_writes(
+    store: Store, rules: RuleSet, source: str, feed: FeedData, now: datetime
+) -> list[EntryWrite]:
+    known = store.content_hashes(source)
+    writes: list[EntryWrite] = []
+    seen: set[str] = set()
+    for data in feed.entries:
+        key = identity.entry_key(data)
+        if key in seen:  # a feed listing the same item twice: the first (newest) wins
+            continue
+        seen.add(key)
+        digest = identity.content_hash(data)
+        old = known.get(key)
+        if old is not None and old[0] == digest:
+            continue
+        entry = StoredEntry(
+            source=source,
+            key=key,
+            atom_id=identity.atom_id(source, data, key),
+            first_seen=old[1] if old else now,
+            changed_at=now,
+            data=data,
+            origin=feed.meta,
+        )
+        writes.append(EntryWrite(entry, digest, routes_for(rules, entry)))
+    return writes
+
+
+@dataclass(frozen=True)
+class RouteChange:
+    slug: str
+    entering: tuple[StoredEntry, ...]
+    leaving: tuple[StoredEntry, ...]
+
+
+def plan_reroute(
+    store: Store, rules: RuleSet
+) -> tuple[list[RouteChange], dict[tuple[str, str], dict[str, Hits]]]:
+    """What the current rules would change: per feed, entries entering and leaving."""
+    entering: dict[str, list[StoredEntry]] = {}
+    leaving: dict[str, list[StoredEntry]] = {}
+    new_routes: dict[tuple[str, str], dict[str, Hits]] = {}
+    for entry in store.all_entries():
+        routes = routes_for(rules, entry)
+        old = store.routes_of(entry.source, entry.key)
+        new_routes[(entry.source, entry.key)] = routes
+        for slug in routes.keys() - old.keys():
+            entering.setdefault(slug, []).append(entry)
+        for slug in old.keys() - routes.keys():
+            leaving.setdefault(slug, []).append(entry)
+    slugs = sorted(entering.keys() | leaving.keys())
+    changes = [RouteChange(s, tuple(entering.get(s, ())), tuple(leaving.get(s, ()))) for s in slugs]
+    return changes, new_routes
+
+
+def reroute(store: Store, rules: RuleSet) -> list[RouteChange]:
+    """Apply the current rules to every stored entry, in one transaction."""
+    changes, new_routes = plan_reroute(store, rules)
+    with store.transaction():
+        for (source, key), routes in new_routes.items():
+            store.set_routes(source, key, routes)
+        store.set_meta(RULES_KEY, rules.fingerprint)
+    return changes
+
+
+def reroute_and_publish(config: Config, rules: RuleSet, now: datetime, *, dry_run: bool) -> RerouteReport:
+    """`reroute`: apply the current rules to every stored entry, then rewrite changed feeds."""
+    with poll_lock(config.state_dir):
+        store = Store.open(config.state_dir)
+        try:
+            if dry_run:
+                return RerouteReport(plan_reroute(store, rules)[0], (), ())
+            changes = reroute(store, rules)
+            written, removed = publish(store, config, rules, now)
+        finally:
+            store.close()
+    return RerouteReport(changes, tuple(written), tuple(removed))
+
+
+@dataclass(frozen=True)
+class RerouteReport:
+    changes: list[RouteChange]
+    written: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
+def reroute_if_rules_changed(store: Store, rules: RuleSet) -> None:
+    """Rules edited since the last cycle apply to every stored entry, not just new ones."""
+    if store.get_meta(RULES_KEY) != rules.fingerprint:
+        changes = reroute(store, rules)
+        if changes:
+            log.info("rules changed: rerouted %d feeds", len(changes))
+
+
+def publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tuple[list[str], list[str]]:
+    """Write every derived feed and the indexes whose bytes changed; drop removed feeds."""
+    out = config.output_dir
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)
+    written: list[str] = []
+    summaries: list[FeedSummary] = []
+    counts = store.feed_counts()
+    with store.transaction():
+        removed = sorted(store.known_feeds() - set(rules.slugs))
+        for slug in removed:
+            store.forget_feed(slug)
+        first_written = {rule.slug: store.first_written(rule.slug, now) for rule in rules.rules}
+    for slug in removed:
+        (out / f"{slug}.atom").unlink(missing_ok=True)
+    for rule in rules.rules:
+        entries = store.feed_entries(rule.slug, config.max_entries)
+        document = render_feed(rule, entries, config.base_url, first_written[rule.slug])
+        if write_if_changed(out / f"{rule.slug}.atom", document):
+            written.append(f"{rule.slug}.atom")
+        summaries.append(
+            FeedSummary(
+                slug=rule.slug,
+                title=rule.title,
+                subtitle=rule.subtitle,
+                entries=counts.get(rule.slug, (0, None))[0],
+                updated=max((e.updated_time for e in entries), default=first_written[rule.slug]),
+                newest=tuple((e.data.title, e.data.link) for e in entries[:5]),
+            )
+        )
+    for name, document in (
+        ("index.opml", render_opml(summaries, config.base_url)),
+        ("index.html", render_html(summaries, config.base_url)),
+    ):
+        if write_if_changed(out / name, document):
+            written.append(name)
+    return written, [f"{slug}.atom" for slug in removed]

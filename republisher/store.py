@@ -1,0 +1,339 @@
+"""The SQLite store under state_dir. The only module that imports sqlite3.
+
+Raw entries and routing results live in separate tables, so rerouting after a
+rules change is a pure recomputation. Each source's poll is one transaction: a
+crash loses at most the source being written, never a completed one.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from republisher.errors import StoreError
+from republisher.models import Category, EntryData, SourceMeta, SourceState, StoredEntry
+
+DB_NAME = "republisher.sqlite3"
+
+# Numbered migrations: MIGRATIONS[i] takes the schema from user_version i to i + 1.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE sources (
+        name TEXT PRIMARY KEY,
+        url TEXT NOT NULL,               -- the configured URL
+        moved_to TEXT,                   -- set by a permanent redirect
+        etag TEXT,
+        last_modified TEXT,
+        body_hash TEXT,                  -- sha256 of the last body parsed
+        last_poll TEXT,
+        last_status INTEGER,
+        last_error TEXT,
+        consecutive_errors INTEGER NOT NULL DEFAULT 0,
+        next_due TEXT,
+        gone INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE entries (
+        source TEXT NOT NULL,
+        key TEXT NOT NULL,               -- guid, link or content hash (identity.entry_key)
+        atom_id TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        changed_at TEXT NOT NULL,        -- when this version was stored
+        sort_time TEXT NOT NULL,         -- the entry's date, never after first_seen
+        data TEXT NOT NULL,              -- EntryData as JSON
+        origin TEXT NOT NULL,            -- SourceMeta as JSON, for atom:source
+        PRIMARY KEY (source, key)
+    );
+    CREATE INDEX entries_by_atom_id ON entries (atom_id);
+    CREATE TABLE routes (
+        source TEXT NOT NULL,
+        key TEXT NOT NULL,
+        slug TEXT NOT NULL,
+        hits TEXT NOT NULL,              -- JSON list of [term, field, excerpt]
+        PRIMARY KEY (slug, source, key),
+        FOREIGN KEY (source, key) REFERENCES entries (source, key) ON DELETE CASCADE
+    );
+    CREATE TABLE feeds (
+        slug TEXT PRIMARY KEY,
+        first_written TEXT NOT NULL      -- `updated` of a feed with no entries yet
+    );
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _entry_to_json(entry: EntryData) -> str:
+    return json.dumps(asdict(entry), default=_iso, ensure_ascii=False, sort_keys=True)
+
+
+def _entry_from_json(text: str) -> EntryData:
+    raw: dict[str, Any] = json.loads(text)
+    raw["categories"] = tuple(Category(**c) for c in raw["categories"])
+    raw["published"] = _dt(raw["published"])
+    raw["updated"] = _dt(raw["updated"])
+    return EntryData(**raw)
+
+
+def _origin_to_json(origin: SourceMeta) -> str:
+    return json.dumps(asdict(origin), default=_iso, ensure_ascii=False, sort_keys=True)
+
+
+def _origin_from_json(text: str) -> SourceMeta:
+    raw: dict[str, Any] = json.loads(text)
+    raw["updated"] = _dt(raw["updated"])
+    return SourceMeta(**raw)
+
+
+Hits = list[tuple[str, str, str]]  # (term, field, excerpt)
+
+
+@dataclass(frozen=True)
+class EntryWrite:
+    """A new or changed entry to store, with the feeds it is routed to."""
+
+    entry: StoredEntry
+    content_hash: str
+    routes: Mapping[str, Hits]
+
+
+class Store:
+    """Entries, routes and per-source polling state in one SQLite file."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self.db = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, state_dir: Path) -> Store:
+        """Open (creating and migrating as needed) the store in state_dir."""
+        path = state_dir / DB_NAME
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves, one per source.
+            db = sqlite3.connect(path, isolation_level=None, timeout=60)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = FULL")
+            db.execute("PRAGMA foreign_keys = ON")
+            store = cls(db, path)
+            store._migrate()
+        except (sqlite3.Error, OSError) as e:
+            raise StoreError(str(path), f"cannot open store: {e}") from e
+        return store
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _migrate(self) -> None:
+        version: int = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StoreError(str(self.path), f"schema version {version} is newer than this republisher")
+        for number in range(version, len(MIGRATIONS)):
+            with self.transaction():
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {number + 1}")
+
+    def transaction(self) -> _Transaction:
+        """`with store.transaction():` commits on success, rolls back on error."""
+        return _Transaction(self)
+
+    # --- sources -------------------------------------------------------------
+
+    def source_state(self, name: str) -> SourceState | None:
+        row = self.db.execute("SELECT * FROM sources WHERE name = ?", (name,)).fetchone()
+        return self._state(row) if row else None
+
+    def source_states(self) -> dict[str, SourceState]:
+        rows = self.db.execute("SELECT * FROM sources ORDER BY name").fetchall()
+        return {row[0]: self._state(row) for row in rows}
+
+    def _state(self, r: sqlite3.Row) -> SourceState:
+        return SourceState(
+            name=r["name"],
+            url=r["url"],
+            moved_to=r["moved_to"],
+            etag=r["etag"],
+            last_modified=r["last_modified"],
+            body_hash=r["body_hash"],
+            last_poll=_dt(r["last_poll"]),
+            last_status=r["last_status"],
+            last_error=r["last_error"],
+            consecutive_errors=r["consecutive_errors"],
+            next_due=_dt(r["next_due"]),
+            gone=bool(r["gone"]),
+        )
+
+    def put_source_state(self, state: SourceState) -> None:
+        """Insert or replace a source's polling state (call inside a transaction)."""
+        self.db.execute(
+            """INSERT OR REPLACE INTO sources (name, url, moved_to, etag, last_modified, body_hash,
+                   last_poll, last_status, last_error, consecutive_errors, next_due, gone)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                state.name,
+                state.url,
+                state.moved_to,
+                state.etag,
+                state.last_modified,
+                state.body_hash,
+                _iso(state.last_poll),
+                state.last_status,
+                state.last_error,
+                state.consecutive_errors,
+                _iso(state.next_due),
+                int(state.gone),
+            ),
+        )
+
+    # --- entries and routes --------------------------------------------------
+
+    def content_hashes(self, source: str) -> dict[str, tuple[str, datetime]]:
+        """key -> (content hash, first seen) of every stored entry of a source."""
+        rows = self.db.execute(
+            "SELECT key, content_hash, first_seen FROM entries WHERE source = ?", (source,)
+        )
+        return {key: (h, datetime.fromisoformat(seen)) for key, h, seen in rows}
+
+    def put_entries(self, writes: Iterable[EntryWrite]) -> None:
+        """Store new or changed entries and their routes (call inside a transaction)."""
+        for w in writes:
+            e = w.entry
+            self.db.execute(
+                """INSERT OR REPLACE INTO entries (source, key, atom_id, content_hash, first_seen,
+                       changed_at, sort_time, data, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    e.source,
+                    e.key,
+                    e.atom_id,
+                    w.content_hash,
+                    _iso(e.first_seen),
+                    _iso(e.changed_at),
+                    _iso(e.sort_time),
+                    _entry_to_json(e.data),
+                    _origin_to_json(e.origin),
+                ),
+            )
+            self.set_routes(e.source, e.key, w.routes)
+
+    def set_routes(self, source: str, key: str, routes: Mapping[str, Hits]) -> None:
+        """Replace an entry's routing results (call inside a transaction)."""
+        self.db.execute("DELETE FROM routes WHERE source = ? AND key = ?", (source, key))
+        self.db.executemany(
+            "INSERT INTO routes (source, key, slug, hits) VALUES (?, ?, ?, ?)",
+            [
+                (source, key, slug, json.dumps(hits, ensure_ascii=False))
+                for slug, hits in sorted(routes.items())
+            ],
+        )
+
+    def routes_of(self, source: str, key: str) -> dict[str, Hits]:
+        rows = self.db.execute("SELECT slug, hits FROM routes WHERE source = ? AND key = ?", (source, key))
+        return {slug: [tuple(h) for h in json.loads(hits)] for slug, hits in rows}
+
+    def _entries(self, where: str, params: tuple[Any, ...]) -> list[StoredEntry]:
+        rows = self.db.execute(
+            "SELECT e.source, e.key, e.atom_id, e.first_seen, e.changed_at, e.data, e.origin "
+            f"FROM entries e {where}",
+            params,
+        )
+        return [
+            StoredEntry(
+                source=source,
+                key=key,
+                atom_id=atom_id,
+                first_seen=datetime.fromisoformat(first_seen),
+                changed_at=datetime.fromisoformat(changed_at),
+                data=_entry_from_json(data),
+                origin=_origin_from_json(origin),
+            )
+            for source, key, atom_id, first_seen, changed_at, data, origin in rows
+        ]
+
+    def feed_entries(self, slug: str, limit: int) -> list[StoredEntry]:
+        """The newest `limit` entries routed to a derived feed, newest first."""
+        return self._entries(
+            "JOIN routes r ON r.source = e.source AND r.key = e.key WHERE r.slug = ? "
+            "ORDER BY e.sort_time DESC, e.atom_id LIMIT ?",
+            (slug, limit),
+        )
+
+    def all_entries(self) -> Iterator[StoredEntry]:
+        """Every stored entry (for rerouting)."""
+        yield from self._entries("ORDER BY e.source, e.key", ())
+
+    def find_entries(self, id_or_link: str) -> list[StoredEntry]:
+        """Entries whose atom id, guid or link is the given string."""
+        return self._entries(
+            "WHERE e.atom_id = ? OR json_extract(e.data, '$.guid') = ? OR json_extract(e.data, '$.link') = ?",
+            (id_or_link, id_or_link, id_or_link),
+        )
+
+    def feed_counts(self) -> dict[str, tuple[int, datetime | None]]:
+        """slug -> (entries routed, newest entry's sort time)."""
+        rows = self.db.execute(
+            "SELECT r.slug, count(*), max(e.sort_time) FROM routes r "
+            "JOIN entries e ON r.source = e.source AND r.key = e.key GROUP BY r.slug"
+        )
+        return {slug: (n, _dt(newest)) for slug, n, newest in rows}
+
+    def entry_count(self) -> int:
+        count: int = self.db.execute("SELECT count(*) FROM entries").fetchone()[0]
+        return count
+
+    # --- derived feeds and metadata -------------------------------------------
+
+    def first_written(self, slug: str, now: datetime) -> datetime:
+        """When a derived feed was first written, recording `now` the first time."""
+        self.db.execute("INSERT OR IGNORE INTO feeds (slug, first_written) VALUES (?, ?)", (slug, _iso(now)))
+        row = self.db.execute("SELECT first_written FROM feeds WHERE slug = ?", (slug,)).fetchone()
+        return datetime.fromisoformat(row[0])
+
+    def known_feeds(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT slug FROM feeds")}
+
+    def forget_feed(self, slug: str) -> None:
+        self.db.execute("DELETE FROM feeds WHERE slug = ?", (slug,))
+        self.db.execute("DELETE FROM routes WHERE slug = ?", (slug,))
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+class _Transaction:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __enter__(self) -> None:
+        try:
+            # IMMEDIATE takes the write lock now, so two polls queue instead of deadlocking.
+            self.store.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise StoreError(str(self.store.path), f"cannot start a transaction: {e}") from e
+
+    def __exit__(self, kind: object, error: object, tb: object) -> None:
+        try:
+            self.store.db.execute("COMMIT" if kind is None else "ROLLBACK")
+        except sqlite3.Error as e:
+            raise StoreError(str(self.store.path), f"cannot commit: {e}") from e
