@@ -51,6 +51,13 @@ def _time(parsed: time.struct_time | None) -> datetime | None:
         return None
 
 
+def _updated(element: Any) -> time.struct_time | None:
+    """The element's own updated time. Plain dict access: feedparser's item access
+    silently substitutes the published time, which would hide that none was given."""
+    value: time.struct_time | None = dict.get(element, "updated_parsed")
+    return value
+
+
 def _html(detail: Any) -> str | None:
     """Text construct -> HTML (plain text is escaped so it renders as written)."""
     if not detail:
@@ -82,7 +89,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> FeedDa
         id=_feed_id(feed.get("id"), link, url),
         self_url=url,
         link=link,
-        updated=_time(feed.get("updated_parsed") or feed.get("published_parsed")),
+        updated=_time(_updated(feed) or feed.get("published_parsed")),
     )
     entries = tuple(_entry(e, url) for e in parsed.entries)
     return FeedData(meta=meta, entries=entries, warning=warning)
@@ -129,5 +136,5 @@ def _entry(e: Any, base: str) -> EntryData:
         author=author,
         categories=categories,
         published=_time(e.get("published_parsed")),
-        updated=_time(e.get("updated_parsed")),
+        updated=_time(_updated(e)),
     )

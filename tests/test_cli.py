@@ -1,0 +1,134 @@
+"""The command line as users meet it: exit codes, one-line errors naming the place at fault."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import SAMPLE, Project
+
+from republisher.cli import main
+
+
+def run(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "republisher.cli", "--config", str(project.config), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_passes_on_the_shipped_rules(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    project.write_config({"guardian-uighurs": str(SAMPLE)})
+    assert main(["--config", str(project.config), "check"]) == 0
+    assert "examples pass" in capsys.readouterr().out
+
+
+def test_check_reports_a_broken_rule_with_file_and_key(project: Project) -> None:
+    project.write_config({"guardian-uighurs": str(SAMPLE)})
+    (project.rules / "broken.toml").write_text('title = "B"\n[match]\nany = ["ok", "/(unclosed/"]\n')
+    result = run(project, "check")
+    assert result.returncode == 2
+    assert f"{project.rules / 'broken.toml'}: match.any[1]: bad regex" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_exits_1_on_a_failing_example(project: Project) -> None:
+    project.write_config({"guardian-uighurs": str(SAMPLE)})
+    (project.rules / "cats.toml").write_text(
+        'title = "Cats"\n[match]\nany = ["cat"]\n[[examples]]\ntitle = "Dogs only"\nrouted = true\n'
+    )
+    result = run(project, "check")
+    assert result.returncode == 1
+    assert "example 'Dogs only': expected routed, but it was not" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("config_text", "expected"),
+    [
+        ("base_url = 3\n", "base_url: expected str"),
+        ('nonsense = "x"\n', "nonsense: unknown key"),
+        ('[poll]\ninterval = "soon"\n', "poll.interval: bad duration 'soon'"),
+        ("[poll\n", "TOML syntax error"),
+    ],
+    ids=["wrong type", "unknown key", "bad duration", "syntax error"],
+)
+def test_bad_config_exits_2_naming_file_and_key(project: Project, config_text: str, expected: str) -> None:
+    project.config.write_text(config_text + '[[sources]]\nname = "a"\nurl = "x.xml"\n')
+    result = run(project, "poll")
+    assert result.returncode == 2
+    assert str(project.config) in result.stderr and expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_config_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", str(tmp_path / "nope.toml"), "status"]) == 2
+    assert "config file not found" in capsys.readouterr().err
+
+
+def test_route_prints_routing_and_writes_nothing(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write_config({"guardian-uighurs": str(SAMPLE)})
+    assert main(["--config", str(project.config), "route", str(SAMPLE)]) == 0
+    out = capsys.readouterr().out
+    assert "Alibaba offered clients facial recognition to identify Uighur people, report reveals\n" in out
+    assert "    -> surveillance\n" in out
+    assert out.count("-> diplomacy") == 8
+    assert out.count("-> (no feed)") == 7
+    assert not (project.root / "public").exists()
+    assert not (project.root / "state").exists()
+
+
+def test_route_of_something_that_is_not_a_feed_fails_cleanly(project: Project, tmp_path: Path) -> None:
+    project.write_config({"guardian-uighurs": str(SAMPLE)})
+    page = tmp_path / "page.html"
+    page.write_text("<!DOCTYPE html><html><body>hello</body></html>")
+    result = run(project, "route", str(page))
+    assert result.returncode == 1
+    assert "an HTML page, not a feed" in result.stderr
+
+
+def test_poll_unknown_source_is_a_usage_error(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    project.write_config({"guardian-uighurs": str(SAMPLE)})
+    assert main(["--config", str(project.config), "poll", "--source", "nope"]) == 2
+    assert "no source named 'nope'" in capsys.readouterr().err
+
+
+def test_status_explain_and_reroute(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    project.write_config({"guardian-uighurs": str(SAMPLE)})
+    config = str(project.config)
+    assert main(["--config", config, "poll"]) == 0
+    capsys.readouterr()
+
+    assert main(["--config", config, "status"]) == 0
+    out = capsys.readouterr().out
+    assert "guardian-uighurs" in out and "status: 200" in out and "consecutive errors: 0" in out
+    assert "diplomacy: 8 entries, newest 2021-02-27" in out
+
+    link = "https://www.theguardian.com/technology/2021/jan/12/alibaba-offered-clients-facial-recognition-to-identify-uighur-people-report-reveals"
+    assert main(["--config", config, "explain", link]) == 0
+    out = capsys.readouterr().out
+    assert "surveillance: ROUTED" in out and "matched 'facial recognition' in title" in out
+    assert "diplomacy: not routed" in out
+
+    (project.rules / "diplomacy.toml").write_text('title = "D"\n[match]\nany = ["Alibaba"]\n')
+    assert main(["--config", config, "reroute", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "diplomacy: 1 entering, 8 leaving" in out
+    assert "    + Alibaba offered clients" in out
+    before = project.feed("diplomacy")
+    assert main(["--config", config, "reroute"]) == 0
+    assert project.feed("diplomacy") != before
+    assert b"Alibaba offered clients" in project.feed("diplomacy")
+
+
+def test_poll_exit_code_1_when_a_source_fails(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    project.write_config({"gone": str(project.root / "missing.xml"), "guardian-uighurs": str(SAMPLE)})
+    assert main(["--config", str(project.config), "poll"]) == 1
+    out = capsys.readouterr().out
+    assert "gone: FAILED: cannot read file" in out
+    assert "guardian-uighurs: 20 entries: 20 new, 0 changed" in out
