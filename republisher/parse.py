@@ -16,10 +16,19 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
+import feedparser.mixin
 
+from republisher import text
 from republisher.errors import ParseError
 from republisher.identity import is_absolute_iri
 from republisher.models import Category, EntryData, FeedData, SourceMeta
+
+# feedparser resolves a permalink guid against the document URL, so "12345" fetched from
+# old.example.org and, after a move, from new.example.org would be two different items.
+# An item's identity must not depend on where we fetched it: keep ids as written.
+feedparser.mixin._FeedParserMixin.can_be_relative_uri = (
+    feedparser.mixin._FeedParserMixin.can_be_relative_uri - {"id"}
+)
 
 # Characters XML 1.0 forbids; one of them would make the whole output file unreadable.
 _XML_FORBIDDEN = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -58,6 +67,16 @@ def _updated(element: Any) -> time.struct_time | None:
     return value
 
 
+def _plain(detail: Any) -> str | None:
+    """Text construct -> plain text (a title written as HTML loses its tags and entities)."""
+    if not detail:
+        return None
+    value = clean(detail.get("value"))
+    if value is not None and detail.get("type", "text/plain") in ("text/html", "application/xhtml+xml"):
+        value = clean(text.strip_markup(value))
+    return value
+
+
 def _html(detail: Any) -> str | None:
     """Text construct -> HTML (plain text is escaped so it renders as written)."""
     if not detail:
@@ -70,13 +89,81 @@ def _html(detail: Any) -> str | None:
     return value
 
 
+_ROOT_START = re.compile(rb"<[A-Za-z_]")
+_INTERNAL_SUBSET = re.compile(rb"<!DOCTYPE[^>\[]*\[", re.IGNORECASE)
+
+
+def refuse_internal_subset(body: bytes, url: str) -> None:
+    """Refuse a DOCTYPE with an internal subset: it is where entity bombs live.
+
+    feedparser's loose parser expands internal entities itself, so "billion laughs" turns
+    100 KB into hundreds of MB. Real feeds do not declare entities; refusing them is
+    simpler and safer than limiting expansion.
+    """
+    if body.startswith((b"\xff\xfe", b"\xfe\xff")):
+        body = body.decode("utf-16", errors="replace").encode("utf-8")
+    root = _ROOT_START.search(body)
+    prolog = body[: root.start()] if root else body
+    if _INTERNAL_SUBSET.search(prolog):
+        raise ParseError(url, "refused: DOCTYPE with an internal subset (entity declarations)")
+
+
+_CHAR_REF = re.compile(rb"&#(?:x([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+_DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)""")
+
+
+def _drop_forbidden_references(body: bytes) -> bytes:
+    """Remove character references to code points XML forbids (&#1;, &#xD800;): feedparser
+    would either pass them through or crash on them."""
+
+    def keep(found: re.Match[bytes]) -> bytes:
+        hex_digits, decimal = found.groups()
+        code = int(hex_digits, 16) if hex_digits else int(decimal)
+        if code > 0x10FFFF or _XML_FORBIDDEN.match(chr(code)):
+            return b""
+        return found.group(0)
+
+    return _CHAR_REF.sub(keep, body) if b"&#" in body else body
+
+
+def _drop_invalid_utf8(body: bytes, content_type: str | None) -> bytes:
+    """A UTF-8 feed with a few stray invalid bytes: drop those bytes, keep the text.
+
+    Left alone, feedparser decodes the whole document as Windows-1252 and garbles every
+    non-ASCII character. A document with no valid multi-byte sequence at all is more
+    likely Latin-1 without a declaration, which feedparser's fallback handles well
+    (Latin-1 text rarely forms a valid UTF-8 sequence by accident).
+    """
+    declared = _DECLARED_ENCODING.match(body[:200])
+    charset = (content_type or "").lower().partition("charset=")[2].strip(" \"'")
+    says_utf8 = declared is None or declared.group(1).lower() in (b"utf-8", b"utf8")
+    if not says_utf8 or charset not in ("", "utf-8", "utf8"):
+        return body
+    try:
+        body.decode("utf-8")
+        return body
+    except UnicodeDecodeError:
+        pass
+    decoded = body.decode("utf-8", errors="replace")
+    if any(c >= "\x80" and c != "\ufffd" for c in decoded):
+        return decoded.replace("\ufffd", "").encode("utf-8")
+    return body
+
+
 def parse_feed(body: bytes, url: str, content_type: str | None = None) -> FeedData:
     """Parse an RSS/Atom body fetched from url. Raises ParseError when it is not a feed."""
+    refuse_internal_subset(body, url)
+    body = _drop_invalid_utf8(_drop_forbidden_references(body), content_type)
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
-    parsed = feedparser.parse(body, response_headers=headers, sanitize_html=True, resolve_relative_uris=True)
-    if not parsed.version and not parsed.entries:
+    try:
+        parsed = feedparser.parse(
+            body, response_headers=headers, sanitize_html=True, resolve_relative_uris=True
+        )
+    except (ValueError, UnicodeError, AssertionError, IndexError, KeyError, TypeError) as e:
+        raise ParseError(url, f"unreadable feed ({type(e).__name__}: {e})") from e
+    if not parsed.get("version") and not parsed.get("entries"):
         raise ParseError(url, _not_a_feed_reason(body, parsed))
     warning = None
     error = parsed.get("bozo_exception")
@@ -85,7 +172,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> FeedDa
     feed = parsed.feed
     link = _web_url(feed.get("link"), url)
     meta = SourceMeta(
-        title=clean(feed.get("title")) or url,
+        title=_plain(feed.get("title_detail")) or url,
         id=_feed_id(feed.get("id"), link, url),
         self_url=url,
         link=link,
@@ -103,7 +190,7 @@ def _feed_id(given: str | None, link: str | None, url: str) -> str:
 
 
 def _not_a_feed_reason(body: bytes, parsed: Any) -> str:
-    head = body[:512].lstrip().lower()
+    head = body.lstrip()[:512].lower()
     if not head:
         return "empty body"
     if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
@@ -119,7 +206,7 @@ def _entry(e: Any, base: str) -> EntryData:
     content = _html(contents[0]) if contents else None
     if summary is not None and summary == content:
         summary = None
-    title = clean(e.get("title"))
+    title = _plain(e.get("title_detail"))
     author_detail = e.get("author_detail") or {}
     author = clean(author_detail.get("name")) or clean(e.get("author"))
     categories = tuple(

@@ -1,0 +1,200 @@
+"""republisher.identity: dedup keys, Atom ids and change hashes (pure functions)."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from republisher.identity import atom_id, content_hash, entry_key, is_absolute_iri
+from republisher.models import Category, EntryData
+
+ENTRY = EntryData(
+    guid="https://www.theguardian.com/world/2021/mar/04/smile-for-the-camera",
+    title="Smile for the camera: dark side of China\u2019s emotion-recognition tech",
+    link="https://www.theguardian.com/world/2021/mar/04/smile-for-the-camera",
+    summary="<p>Xi Jinping wants \u2018positive energy\u2019</p>",
+    content=None,
+    author="Michael Standaert",
+    categories=(
+        Category("China"),
+        Category("Surveillance", "https://www.theguardian.com/world/surveillance"),
+    ),
+    published=datetime(2021, 3, 4, 6, 0, 19, tzinfo=UTC),
+    updated=None,
+)
+
+
+def entry(**changes: object) -> EntryData:
+    return dataclasses.replace(ENTRY, **changes)  # type: ignore[arg-type]
+
+
+def make_id(source: str, item: EntryData) -> str:
+    return atom_id(source, item, entry_key(item))
+
+
+# --- entry_key -----------------------------------------------------------------
+
+NO_GUID_NO_LINK = entry(guid=None, link=None)
+ENTRY_KEYS = {
+    "guid wins over link": (entry(guid="post-1001"), "guid:post-1001"),
+    "link when no guid": (entry(guid=None), "link:" + ENTRY.link),
+    "link when guid is empty": (entry(guid=""), "link:" + ENTRY.link),
+    "content hash when neither": (NO_GUID_NO_LINK, "hash:" + content_hash(NO_GUID_NO_LINK)),
+}
+
+
+@pytest.mark.parametrize(("item", "key"), ENTRY_KEYS.values(), ids=list(ENTRY_KEYS))
+def test_entry_key(item: EntryData, key: str) -> None:
+    assert entry_key(item) == key
+
+
+def test_entry_key_of_guid_ignores_edits() -> None:
+    assert entry_key(entry(title="Corrected headline", summary="new")) == entry_key(ENTRY)
+
+
+def test_entry_key_hash_follows_content() -> None:
+    edited = dataclasses.replace(NO_GUID_NO_LINK, title="Another title")
+    assert entry_key(edited) != entry_key(NO_GUID_NO_LINK)
+    assert entry_key(dataclasses.replace(NO_GUID_NO_LINK)) == entry_key(NO_GUID_NO_LINK)
+
+
+# --- atom_id -------------------------------------------------------------------
+
+IRI_GUIDS = {
+    "https url": "https://www.theguardian.com/world/2021/mar/04/smile-for-the-camera",
+    "http url with query": "http://example.org/blog/?p=1003",
+    "tag uri": "tag:example.com,2024:journal/entry-1",
+    "urn uuid": "urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6a",
+    "urn isbn": "urn:isbn:0451450523",
+}
+
+
+@pytest.mark.parametrize("guid", IRI_GUIDS.values(), ids=list(IRI_GUIDS))
+def test_atom_id_keeps_absolute_iri_guid(guid: str) -> None:
+    assert is_absolute_iri(guid)
+    assert make_id("guardian-uighurs", entry(guid=guid)) == guid
+
+
+NOT_IRI_GUIDS = {
+    "number": "12345",
+    "word with digits": "example-blog-post-1001",
+    "relative path": "/blog/2024/03/post",
+    "host without scheme": "example.org/blog/1",
+    "contains a space": "post 12",
+    "starts with a digit before colon": "2024:entry-1",
+}
+
+
+def assert_urn_uuid(value: str) -> None:
+    assert value.startswith("urn:uuid:"), value
+    assert uuid.UUID(value.removeprefix("urn:uuid:")).version == 5
+
+
+@pytest.mark.parametrize("guid", NOT_IRI_GUIDS.values(), ids=list(NOT_IRI_GUIDS))
+def test_atom_id_for_non_iri_guid_is_urn_uuid(guid: str) -> None:
+    assert not is_absolute_iri(guid)
+    made = make_id("guardian-uighurs", entry(guid=guid))
+    assert_urn_uuid(made)
+    assert guid not in made
+
+
+def test_atom_id_without_guid_is_urn_uuid_from_link() -> None:
+    made = make_id("guardian-uighurs", entry(guid=None))
+    assert_urn_uuid(made)
+    assert made != make_id("guardian-uighurs", entry(guid=None, link="https://example.org/other"))
+
+
+def test_atom_id_without_guid_or_link_is_urn_uuid() -> None:
+    assert_urn_uuid(make_id("guardian-uighurs", NO_GUID_NO_LINK))
+
+
+# SPEC: "the same item always gets the same id, across polls, restarts and rerouting".
+# Pinned values: if these change, every reader subscribed to a derived feed sees every
+# item again as new.
+PINNED = {
+    "non-iri guid": (entry(guid="12345"), "urn:uuid:609c0ead-4e29-58ab-b100-312f09c8d993"),
+    "link only": (
+        entry(guid=None, link="https://example.org/p/1"),
+        "urn:uuid:9fd72a10-04b0-583d-ab87-903f72fa62a3",
+    ),
+}
+
+
+@pytest.mark.parametrize(("item", "expected"), PINNED.values(), ids=list(PINNED))
+def test_atom_id_is_pinned_across_releases(item: EntryData, expected: str) -> None:
+    assert make_id("guardian-uighurs", item) == expected
+
+
+@pytest.mark.parametrize("guid", ["12345", None], ids=["non-iri guid", "no guid"])
+def test_atom_id_is_stable(guid: str | None) -> None:
+    first = make_id("guardian-uighurs", entry(guid=guid))
+    assert make_id("guardian-uighurs", entry(guid=guid)) == first
+    # an edited item (new title, summary, categories, date) keeps its id
+    edited = entry(
+        guid=guid,
+        title="Corrected",
+        summary="<p>changed</p>",
+        categories=(),
+        updated=datetime(2021, 3, 5, tzinfo=UTC),
+    )
+    assert make_id("guardian-uighurs", edited) == first
+
+
+@pytest.mark.parametrize("guid", ["12345", None], ids=["non-iri guid", "no guid"])
+def test_atom_id_differs_by_source(guid: str | None) -> None:
+    item = entry(guid=guid)
+    assert make_id("guardian-uighurs", item) != make_id("guardian-china", item)
+
+
+def test_atom_id_differs_by_guid() -> None:
+    assert make_id("guardian-uighurs", entry(guid="12345")) != make_id(
+        "guardian-uighurs", entry(guid="12346")
+    )
+
+
+def test_atom_id_no_guid_differs_from_guid_equal_to_link() -> None:
+    # "guid:X" and "link:X" are different keys, so they never collide.
+    link_only = entry(guid=None, link="https://example.org/p/1")
+    assert make_id("s", link_only) != make_id("s", entry(guid="p1", link="https://example.org/p/1"))
+
+
+# --- content_hash --------------------------------------------------------------
+
+CHANGES = {
+    "title": {"title": "Smile for the camera (updated)"},
+    "summary": {"summary": "<p>Xi Jinping wants \u2018positive energy\u2019.</p>"},
+    "summary removed": {"summary": None},
+    "content added": {"content": "<p>Full text</p>"},
+    "category added": {"categories": (*ENTRY.categories, Category("Technology"))},
+    "category removed": {"categories": ENTRY.categories[:1]},
+    "category term renamed": {"categories": (Category("China"), Category("Surveillance tech"))},
+    "category label added": {
+        "categories": (
+            Category("China"),
+            Category("Surveillance", "https://www.theguardian.com/world/surveillance", "Surveillance"),
+        )
+    },
+    "link": {"link": "https://www.theguardian.com/world/2021/mar/04/smile"},
+    "author": {"author": "Guardian staff"},
+    "published": {"published": datetime(2021, 3, 4, 7, 0, 19, tzinfo=UTC)},
+    "updated": {"updated": datetime(2021, 3, 5, tzinfo=UTC)},
+}
+
+
+@pytest.mark.parametrize("change", CHANGES.values(), ids=list(CHANGES))
+def test_content_hash_changes_with_published_fields(change: dict[str, object]) -> None:
+    assert content_hash(entry(**change)) != content_hash(ENTRY)
+
+
+def test_content_hash_unchanged_when_nothing_changes() -> None:
+    first = content_hash(ENTRY)
+    assert content_hash(ENTRY) == first
+    assert content_hash(entry()) == first  # a separately built, equal entry
+    assert (
+        content_hash(entry(categories=tuple(Category(c.term, c.scheme, c.label) for c in ENTRY.categories)))
+        == first
+    )
+    assert len(first) == 64 and int(first, 16) >= 0
