@@ -13,8 +13,8 @@ from republisher import __version__, pipeline
 from republisher.config import Config, default_config_path, load_config
 from republisher.errors import ConfigError, FetchError, ParseError, RepublisherError
 from republisher.fetch import Limits, fetch
+from republisher.isolation import parse_pool
 from republisher.match import Item, failing_examples, judge_all
-from republisher.parse import parse_feed
 from republisher.rules import RuleSet, load_rules
 from republisher.store import Store
 
@@ -124,7 +124,8 @@ def cmd_route(config: Config, args: argparse.Namespace) -> int:
     source = args.source or next((s.name for s in config.sources if s.url == url), None)
     try:
         result = fetch(url, Limits(timeout=config.poll.timeout, max_bytes=config.poll.max_bytes))
-        feed = parse_feed(result.body or b"", result.url, result.content_type)
+        with parse_pool(1, config.poll.timeout) as pool:
+            feed = pool.parse(result.body or b"", result.url, result.content_type)
     except (FetchError, ParseError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FAILED

@@ -14,12 +14,15 @@ class ConfigError(RepublisherError):
 
 
 class FetchError(RepublisherError):
-    """A source could not be fetched."""
+    """A source could not be fetched. `retry_after` is the server's Retry-After, in seconds."""
 
-    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
+    def __init__(
+        self, url: str, reason: str, status: int | None = None, retry_after: float | None = None
+    ) -> None:
         self.url = url
         self.reason = reason
         self.status = status
+        self.retry_after = retry_after
         super().__init__(f"{url}: {reason}")
 
 

@@ -7,8 +7,11 @@ in total (a watchdog closes a slow-dripping connection) nor reads more than
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
@@ -24,6 +27,8 @@ ACCEPT = (
     "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.1"
 )
 MAX_REDIRECTS = 5
+PERMANENT_REDIRECTS = frozenset({301, 308})
+_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 _CHUNK = 64 * 1024
 
 
@@ -79,7 +84,12 @@ def _fetch_http(url: str, limits: Limits, etag: str | None, last_modified: str |
             return _result(response, None)
         if not 200 <= response.status_code < 300:
             raise FetchError(
-                url, f"HTTP {response.status_code} {response.reason or ''}".strip(), response.status_code
+                url,
+                f"HTTP {response.status_code} {response.reason or ''}".strip(),
+                response.status_code,
+                retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
+                if response.status_code in (429, 503)
+                else None,
             )
         body = _read_bounded(response, url, limits, timed_out)
         return _result(response, body)
@@ -115,14 +125,41 @@ def _read_bounded(response: requests.Response, url: str, limits: Limits, timed_o
 
 
 def _result(response: requests.Response, body: bytes | None) -> FetchResult:
+    permanent = bool(response.history) and all(
+        hop.status_code in PERMANENT_REDIRECTS for hop in response.history
+    )
     return FetchResult(
         url=response.url,
+        moved_to=response.url if permanent else None,
+        max_age=cache_max_age(response.headers.get("Cache-Control")),
         status=response.status_code,
         body=body,
         etag=response.headers.get("ETag"),
         last_modified=response.headers.get("Last-Modified"),
         content_type=response.headers.get("Content-Type"),
     )
+
+
+def retry_after(value: str | None, now: datetime) -> float | None:
+    """Retry-After in seconds: either delay-seconds or an HTTP date (RFC 9110 10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - now).total_seconds(), 0.0)
+
+
+def cache_max_age(value: str | None) -> float | None:
+    """max-age of a Cache-Control header, in seconds."""
+    found = _MAX_AGE.search(value or "")
+    return float(found.group(1)) if found else None
 
 
 def _describe(error: requests.RequestException) -> str:

@@ -83,6 +83,8 @@ class FetchResult:
     etag: str | None = None
     last_modified: str | None = None
     content_type: str | None = None
+    moved_to: str | None = None  # set when every redirect hop was permanent (301/308)
+    max_age: float | None = None  # Cache-Control max-age, seconds
 
 
 @dataclass(frozen=True)
@@ -99,5 +101,6 @@ class SourceState:
     last_error: str | None = None
     consecutive_errors: int = 0
     next_due: datetime | None = None
+    not_before: datetime | None = None  # the server's Retry-After: even --force waits
     gone: bool = False
     moved_to: str | None = None

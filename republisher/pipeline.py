@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
+import os
 import random
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
@@ -17,11 +20,11 @@ from republisher.config import Config, SourceConfig
 from republisher.errors import FetchError, ParseError
 from republisher.fetch import Limits, fetch
 from republisher.indexes import FeedSummary, render_html, render_opml
+from republisher.isolation import parse_pool
 from republisher.lock import poll_lock
 from republisher.match import Hit, Item, route
 from republisher.models import FeedData, FetchResult, SourceState, StoredEntry
 from republisher.output import remove_stale_temporaries, write_if_changed
-from republisher.parse import parse_feed
 from republisher.rules import RuleSet
 from republisher.store import EntryWrite, Hits, Store
 
@@ -43,6 +46,7 @@ class Fetched:
     body_hash: str | None = None
     error: str | None = None
     status: int | None = None
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,9 @@ class PollReport:
         return any(not o.ok for o in self.outcomes)
 
 
+Parser = Callable[[bytes, str, "str | None"], FeedData]
+
+
 def poll_once(
     config: Config,
     rules: RuleSet,
@@ -73,39 +80,52 @@ def poll_once(
     force: bool = False,
     only: str | None = None,
     mapper: Mapper | None = None,  # type: ignore[type-arg]
+    parser: Parser | None = None,
     jitter: Callable[[], float] = random.random,
 ) -> PollReport:
     """One poll cycle, in this order:
 
     1. pick the sources that are due (all of them with `force`, or just `only`);
-    2. fetch and parse them in parallel (`mapper`, a thread pool by default);
-    3. for each source, in one transaction: store new and changed entries with
-       their routes, and the source's polling state; a failure is recorded, never raised;
+    2. fetch them in parallel (`mapper`, a thread pool by default) and parse the changed
+       ones (`parser`, isolated worker processes by default);
+    3. for each source with new or changed entries, in one transaction: store them with
+       their routes and the source's state; sources with nothing new (304, unchanged,
+       failed) have their state written together at the end; failures are recorded,
+       never raised;
     4. reroute every stored entry if the rule files changed since the last cycle;
     5. publish: rewrite the derived feeds and indexes whose bytes changed.
     """
-    with poll_lock(config.state_dir):
+    with poll_lock(config.state_dir), ExitStack() as stack:
+        if parser is None:
+            parser = stack.enter_context(parse_pool(_cores(), config.poll.timeout)).parse
         store = Store.open(config.state_dir)
-        try:
-            states = store.source_states()
-            due = [
-                s
-                for s in config.sources
-                if (only is None or s.name == only)
-                and schedule.is_due(_state_for(s, states), now, force=force)
-            ]
-            outcomes = []
-            for fetched in _map(mapper, config.poll.workers)(
-                lambda s: fetch_and_parse(s, _state_for(s, states), config), due
-            ):
-                outcomes.append(
-                    store_source(store, rules, fetched, _state_for(fetched.source, states), now, jitter())
-                )
-            reroute_if_rules_changed(store, rules)
-            written, removed = publish(store, config, rules, now)
-        finally:
-            store.close()
+        stack.callback(store.close)
+        states = store.source_states()
+        due = [
+            s
+            for s in config.sources
+            if (only is None or s.name == only) and schedule.is_due(_state_for(s, states), now, force=force)
+        ]
+        outcomes: list[SourceOutcome] = []
+        quiet: list[SourceState] = []  # state-only updates, written in one transaction
+        fetch_one = functools.partial(_fetch_and_parse_safely, states=states, config=config, parser=parser)
+        for fetched in _map(mapper, config.poll.workers)(fetch_one, due):
+            outcome, state = store_source(
+                store, rules, fetched, _state_for(fetched.source, states), now, jitter()
+            )
+            outcomes.append(outcome)
+            if state is not None:
+                quiet.append(state)
+        with store.transaction():
+            for state in quiet:
+                store.put_source_state(state)
+        reroute_if_rules_changed(store, rules)
+        written, removed = publish(store, config, rules, now)
     return PollReport(tuple(outcomes), tuple(written), tuple(removed))
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _map(mapper: Mapper | None, workers: int) -> Mapper:  # type: ignore[type-arg]
@@ -127,29 +147,33 @@ def _state_for(source: SourceConfig, states: dict[str, SourceState]) -> SourceSt
     return state
 
 
-def fetch_and_parse(source: SourceConfig, state: SourceState | None, config: Config) -> Fetched:
-    """Fetch one source and parse it unless it is not modified or byte-identical to last time."""
+def _fetch_and_parse_safely(
+    source: SourceConfig, *, states: dict[str, SourceState], config: Config, parser: Parser
+) -> Fetched:
     try:
-        return _fetch_and_parse(source, state, config)
+        return fetch_and_parse(source, _state_for(source, states), config, parser)
     except Exception as e:  # a bug met on one hostile feed must not stop the other sources
         log.exception("%s: unexpected error", source.name)
         return Fetched(source, error=f"internal error: {type(e).__name__}: {e}")
 
 
-def _fetch_and_parse(source: SourceConfig, state: SourceState | None, config: Config) -> Fetched:
+def fetch_and_parse(
+    source: SourceConfig, state: SourceState | None, config: Config, parser: Parser
+) -> Fetched:
+    """Fetch one source and parse it unless it is not modified or byte-identical to last time."""
     limits = Limits(timeout=config.poll.timeout, max_bytes=config.poll.max_bytes)
     url = (state.moved_to if state else None) or source.url
     try:
         result = fetch(url, limits, state.etag if state else None, state.last_modified if state else None)
     except FetchError as e:
-        return Fetched(source, error=e.reason, status=e.status)
+        return Fetched(source, error=e.reason, status=e.status, retry_after=e.retry_after)
     if result.body is None:
         return Fetched(source, result=result, status=result.status)
     body_hash = hashlib.sha256(result.body).hexdigest()
     if state is not None and state.body_hash == body_hash:
         return Fetched(source, result=result, body_hash=body_hash, status=result.status)
     try:
-        feed = parse_feed(result.body, result.url, result.content_type)
+        feed = parser(result.body, result.url, result.content_type)
     except ParseError as e:
         return Fetched(source, result=result, error=e.reason, status=result.status)
     return Fetched(source, result=result, feed=feed, body_hash=body_hash, status=result.status)
@@ -167,49 +191,56 @@ def _hits(hits: tuple[Hit, ...]) -> Hits:
 
 def store_source(
     store: Store, rules: RuleSet, fetched: Fetched, state: SourceState | None, now: datetime, jitter: float
-) -> SourceOutcome:
-    """Record one source's fetch in a single transaction; returns what happened."""
+) -> tuple[SourceOutcome, SourceState | None]:
+    """Record one source's fetch: new or changed entries and the source's state commit in
+    one transaction. Returns what happened, and the state still to write when nothing
+    else changed (the caller writes those together)."""
     source = fetched.source
     previous = state or SourceState(name=source.name, url=source.url)
     if fetched.error is not None:
         errors = previous.consecutive_errors + 1
+        next_due, not_before = schedule.after_failure(
+            now, source.interval, errors, jitter, fetched.retry_after
+        )
         failed = replace(
             previous,
             last_poll=now,
             last_status=fetched.status,
             last_error=fetched.error,
             consecutive_errors=errors,
-            next_due=schedule.next_due(now, source.interval, errors, jitter),
+            next_due=next_due,
+            not_before=not_before,
+            gone=fetched.status == 410,
         )
-        with store.transaction():
-            store.put_source_state(failed)
-        return SourceOutcome(source.name, False, fetched.error)
+        return SourceOutcome(source.name, False, fetched.error), failed
     assert fetched.result is not None
     result = fetched.result
+    modified = result.status != 304
     new_state = replace(
         previous,
-        etag=result.etag if result.status != 304 else previous.etag,
-        last_modified=result.last_modified if result.status != 304 else previous.last_modified,
+        moved_to=result.moved_to or previous.moved_to,
+        etag=result.etag if modified else previous.etag,
+        last_modified=result.last_modified if modified else previous.last_modified,
         body_hash=fetched.body_hash or previous.body_hash,
         last_poll=now,
         last_status=result.status,
         last_error=fetched.feed.warning if fetched.feed else None,
         consecutive_errors=0,
-        next_due=schedule.next_due(now, source.interval, 0, jitter),
+        next_due=schedule.after_success(now, source.interval, result.max_age),
+        not_before=None,
     )
-    writes = _entry_writes(store, rules, source.name, fetched.feed, now) if fetched.feed else []
+    if fetched.feed is None:
+        return SourceOutcome(source.name, True, "not modified" if not modified else "unchanged"), new_state
+    writes = _entry_writes(store, rules, source.name, fetched.feed, now)
     with store.transaction():
         store.put_entries(writes)
         store.put_source_state(new_state)
-    if fetched.feed is None:
-        message = "not modified" if result.status == 304 else "unchanged"
-        return SourceOutcome(source.name, True, message)
     new = sum(1 for w in writes if w.entry.first_seen == now)
     changed = len(writes) - new
     message = f"{len(fetched.feed.entries)} entries: {new} new, {changed} changed"
     if fetched.feed.warning:
         message += f" ({fetched.feed.warning})"
-    return SourceOutcome(source.name, True, message, new=new, changed=changed)
+    return SourceOutcome(source.name, True, message, new=new, changed=changed), None
 
 
 def _entry_writes(

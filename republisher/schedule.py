@@ -6,26 +6,44 @@ from datetime import datetime, timedelta
 
 from republisher.models import SourceState
 
-MAX_BACKOFF = 86400.0  # a failing source is retried at least once a day
-MIN_RETRY = 60.0
+MAX_BACKOFF = 86400.0  # a failing source is still retried once a day
+MIN_RETRY = 60.0  # the first retry after a failure waits at least a minute
+MAX_AGE_CAP = 4 * 3600.0  # Cache-Control max-age may slow polling down to this, no further
+MAX_RETRY_AFTER = 7 * 86400.0  # a Retry-After further out than this is treated as a week
 
 
 def is_due(state: SourceState | None, now: datetime, *, force: bool = False) -> bool:
-    """True when the source should be fetched now."""
+    """True when the source should be fetched now.
+
+    `force` overrides the interval and back-off, never a server's Retry-After nor a 410.
+    """
     if state is None:
         return True
     if state.gone:
         return False
+    if state.not_before is not None and state.not_before > now:
+        return False
     return force or state.next_due is None or state.next_due <= now
 
 
-def next_due(now: datetime, interval: float, consecutive_errors: int, jitter: float) -> datetime:
-    """The next poll: `interval` after a success; after failures, exponential back-off.
+def after_success(now: datetime, interval: float, max_age: float | None) -> datetime:
+    """Next poll after a good fetch: the interval, raised (within a cap) by Cache-Control."""
+    if max_age is not None:
+        interval = max(interval, min(max_age, MAX_AGE_CAP))
+    return now + timedelta(seconds=interval)
 
-    `jitter` in [0, 1) spreads retries of many failing sources (±10%) so they do not
-    hit their servers in lockstep; it is a parameter so the function stays pure.
+
+def after_failure(
+    now: datetime, interval: float, consecutive_errors: int, jitter: float, retry_after: float | None = None
+) -> tuple[datetime, datetime | None]:
+    """(next due, not before) after a failed fetch: exponential back-off, and Retry-After.
+
+    `jitter` in [0, 1) spreads retries of many failing sources by ±10% so they do not hit
+    their servers in lockstep; it is a parameter so this function stays pure.
     """
-    if consecutive_errors <= 0:
-        return now + timedelta(seconds=interval)
-    delay = min(max(interval, MIN_RETRY) * 2 ** (consecutive_errors - 1), MAX_BACKOFF)
-    return now + timedelta(seconds=delay * (0.9 + 0.2 * jitter))
+    delay = min(max(interval, MIN_RETRY) * 2 ** max(consecutive_errors - 1, 0), MAX_BACKOFF)
+    next_due = now + timedelta(seconds=delay * (0.9 + 0.2 * jitter))
+    if retry_after is None:
+        return next_due, None
+    not_before = now + timedelta(seconds=min(retry_after, MAX_RETRY_AFTER))
+    return max(next_due, not_before), not_before

@@ -67,6 +67,9 @@ MIGRATIONS: tuple[str, ...] = (
         value TEXT NOT NULL
     );
     """,
+    """
+    ALTER TABLE sources ADD COLUMN not_before TEXT;  -- the server's Retry-After
+    """,
 )
 
 
@@ -178,6 +181,7 @@ class Store:
             last_error=r["last_error"],
             consecutive_errors=r["consecutive_errors"],
             next_due=_dt(r["next_due"]),
+            not_before=_dt(r["not_before"]),
             gone=bool(r["gone"]),
         )
 
@@ -185,8 +189,8 @@ class Store:
         """Insert or replace a source's polling state (call inside a transaction)."""
         self.db.execute(
             """INSERT OR REPLACE INTO sources (name, url, moved_to, etag, last_modified, body_hash,
-                   last_poll, last_status, last_error, consecutive_errors, next_due, gone)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   last_poll, last_status, last_error, consecutive_errors, next_due, not_before, gone)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 state.name,
                 state.url,
@@ -199,6 +203,7 @@ class Store:
                 state.last_error,
                 state.consecutive_errors,
                 _iso(state.next_due),
+                _iso(state.not_before),
                 int(state.gone),
             ),
         )

@@ -1,0 +1,135 @@
+"""Parse feeds in worker processes with a time and memory limit.
+
+feedparser is not safe against every hostile input: its loose parser expands internal
+XML entities itself and its author e-mail regex is quadratic. Entity declarations are
+refused before parsing (parse.refuse_entity_declarations); this pool bounds what is left:
+each parse runs in a worker process with an address-space limit, and a parse that
+overruns its time is ended by killing its worker, which is then replaced. The workers
+also let parsing use every core instead of queueing on the GIL.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import queue
+import resource
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+from republisher.errors import ParseError
+from republisher.models import FeedData
+from republisher.parse import parse_feed
+
+log = logging.getLogger(__name__)
+
+MEMORY_LIMIT = 1024 * 1024 * 1024  # bytes of address space per worker
+_CONTEXT = multiprocessing.get_context("spawn")  # no fork of a threaded parent
+
+
+def _serve(connection: Connection, memory_limit: int) -> None:
+    """Worker loop: parse each (body, url, content_type) received, send back the outcome."""
+    resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+    while True:
+        try:
+            job = connection.recv()
+        except EOFError:
+            return
+        body, url, content_type = job
+        try:
+            outcome: tuple[str, object] = ("ok", parse_feed(body, url, content_type))
+        except ParseError as e:
+            outcome = ("error", e.reason)
+        except MemoryError:
+            outcome = ("error", f"parsing needed more than {memory_limit // 2**20} MB")
+        except RecursionError:
+            outcome = ("error", "document nested too deeply")
+        except Exception as e:  # a parser bug on one hostile feed must not kill the worker
+            outcome = ("error", f"parser failed: {type(e).__name__}: {e}")
+        del job, body
+        connection.send(outcome)
+
+
+class _Worker:
+    def __init__(self, memory_limit: int) -> None:
+        self.connection, child = _CONTEXT.Pipe()
+        self.process: BaseProcess = _CONTEXT.Process(
+            target=_serve, args=(child, memory_limit), daemon=True, name="republisher-parse"
+        )
+        self.process.start()
+        child.close()
+
+    def stop(self, kill: bool = False) -> None:
+        if kill:
+            self.process.kill()
+        self.connection.close()
+        self.process.join(timeout=5)
+
+
+class ParsePool:
+    """Thread-safe: any number of threads may call parse(); workers start when first needed."""
+
+    def __init__(self, workers: int, timeout: float, memory_limit: int = MEMORY_LIMIT) -> None:
+        self.size = max(1, workers)
+        self.timeout = timeout
+        self.memory_limit = memory_limit
+        self.idle: queue.Queue[_Worker | None] = queue.Queue()
+        for _ in range(self.size):
+            self.idle.put(None)  # a slot; the process is started on first use
+        self.all: set[_Worker] = set()
+        self.lock = threading.Lock()
+
+    def parse(self, body: bytes, url: str, content_type: str | None = None) -> FeedData:
+        """parse_feed(body, url) in a worker; ParseError on bad input, overrun or crash."""
+        worker: _Worker | None = self.idle.get() or self._start()
+        assert worker is not None
+        try:
+            worker.connection.send((body, url, content_type))
+            if not worker.connection.poll(self.timeout):
+                self._retire(worker)
+                worker = None
+                raise ParseError(url, f"parsing took longer than {self.timeout:g}s")
+            status, value = worker.connection.recv()
+        except (EOFError, OSError) as e:
+            self._retire(worker)
+            worker = None
+            raise ParseError(url, "parser process died (out of memory?)") from e
+        finally:
+            self.idle.put(worker)  # None frees the slot: a new worker starts on next use
+        if status == "error":
+            raise ParseError(url, str(value))
+        assert isinstance(value, FeedData)
+        return value
+
+    def _start(self) -> _Worker:
+        worker = _Worker(self.memory_limit)
+        with self.lock:
+            self.all.add(worker)
+        return worker
+
+    def _retire(self, worker: _Worker | None) -> None:
+        """Kill a worker that overran or broke; its slot is refilled on next use."""
+        if worker is None:
+            return
+        with self.lock:
+            self.all.discard(worker)
+        worker.stop(kill=True)
+
+    def close(self) -> None:
+        with self.lock:
+            workers, self.all = self.all, set()
+        for worker in workers:
+            worker.stop()
+
+
+@contextmanager
+def parse_pool(workers: int, timeout: float) -> Iterator[ParsePool]:
+    """A ParsePool closed on exit."""
+    pool = ParsePool(workers, timeout)
+    try:
+        yield pool
+    finally:
+        pool.close()
