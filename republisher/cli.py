@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from republisher import __version__, pipeline
+from republisher import __version__, pipeline, service
 from republisher.config import Config, default_config_path, load_config
 from republisher.errors import ConfigError, FetchError, ParseError, RepublisherError
 from republisher.fetch import Limits, fetch
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     poll = commands.add_parser("poll", help="poll due sources once, store, route, write feeds")
     poll.add_argument("--force", action="store_true", help="ignore intervals and back-off")
     poll.add_argument("--source", metavar="NAME", help="poll only this source")
+    commands.add_parser("run", help="the daemon: poll each source on its interval; SIGHUP reloads")
     commands.add_parser("check", help="validate config and rules, run every rule's [[examples]]")
     route = commands.add_parser("route", help="dry run: which feeds each item of a feed would go to")
     route.add_argument("feed", metavar="FILE_OR_URL")
@@ -48,15 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `republisher` console script."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    handler = _COMMANDS[args.command]
+    _setup_logging(args)
+    path = args.config or default_config_path()
     try:
-        config = load_config(args.config or default_config_path())
-        return handler(config, args)
+        if args.command == "run":
+            return service.run(path)
+        return _COMMANDS[args.command](load_config(path), args)
     except ConfigError as e:
         for problem in e.problems:
             print(f"error: {problem}", file=sys.stderr)
@@ -68,6 +67,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    """One line per event on stderr; journald adds its own timestamps."""
+    daemon = args.command == "run"
+    level = logging.DEBUG if args.debug else logging.INFO if daemon else logging.WARNING
+    stamp = "" if os.environ.get("JOURNAL_STREAM") or not daemon else "%(asctime)s "
+    logging.basicConfig(level=level, format=stamp + "%(levelname)s %(message)s", stream=sys.stderr)
 
 
 def _now() -> datetime:
@@ -185,34 +192,58 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
         counts = store.feed_counts()
     finally:
         store.close()
-    print("SOURCES")
+    rows: list[tuple[str, ...]] = [("SOURCE", "HTTP", "LAST POLL", "NEXT DUE", "ERRORS", "STATE")]
+    notes: list[str] = []
     for source in config.sources:
         state = states.get(source.name)
-        print(f"  {source.name}\n    url: {source.url}")
         if state is None or state.url != source.url:
-            print("    never polled")
+            rows.append((source.name, "-", "never", "now", "0", "new"))
+            notes.append(f"{source.name}: {source.url}")
             continue
+        condition = "GONE (410)" if state.gone else "failing" if state.consecutive_errors else "ok"
+        due = "never" if state.gone else _when(max(filter(None, (state.next_due, state.not_before))))
+        rows.append(
+            (
+                source.name,
+                str(state.last_status or "-"),
+                _when(state.last_poll),
+                due,
+                str(state.consecutive_errors),
+                condition,
+            )
+        )
+        notes.append(f"{source.name}: {source.url}")
         if state.moved_to:
-            print(f"    moved to: {state.moved_to}")
-        print(f"    last poll: {_when(state.last_poll)}  status: {state.last_status or '-'}")
-        print(f"    next due: {_when(state.next_due)}  consecutive errors: {state.consecutive_errors}")
+            notes.append(f"{source.name}: moved to {state.moved_to}")
+        if state.not_before:
+            notes.append(f"{source.name}: server asked us to wait until {_when(state.not_before)}")
         if state.last_error:
-            print(f"    last error: {state.last_error}")
-        if state.gone:
-            print("    GONE (410): no longer polled until its URL changes")
-    print("DERIVED FEEDS")
+            notes.append(f"{source.name}: last error: {state.last_error}")
+    _print_table(rows)
+    print()
+    for note in notes:
+        print(note)
+    print()
     try:
         slugs = _rules(config).slugs
     except ConfigError:
         slugs = tuple(sorted(counts))
+    feed_rows: list[tuple[str, ...]] = [("FEED", "ENTRIES", "NEWEST")]
     for slug in slugs:
         n, newest = counts.get(slug, (0, None))
-        print(f"  {slug}: {n} entries, newest {_when(newest)}")
+        feed_rows.append((slug, str(n), _when(newest)))
+    _print_table(feed_rows)
     return EXIT_OK
 
 
+def _print_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
 def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "-"
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
 _COMMANDS = {

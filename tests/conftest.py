@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,11 +35,14 @@ class FeedServer:
     def __init__(self) -> None:
         self.routes: dict[str, Response] = {}
         self.requests: list[Request] = []
+        self.delays: dict[str, float] = {}  # path -> seconds to wait before answering
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.requests.append(Request(self.path, dict(self.headers.items())))
+                if self.path in server.delays:
+                    time.sleep(server.delays[self.path])
                 response = server.routes.get(self.path, Response(404, b"not found"))
                 etag = response.headers.get("ETag")
                 if etag and self.headers.get("If-None-Match") == etag:

@@ -106,8 +106,11 @@ def test_status_explain_and_reroute(project: Project, capsys: pytest.CaptureFixt
 
     assert main(["--config", config, "status"]) == 0
     out = capsys.readouterr().out
-    assert "guardian-uighurs" in out and "status: 200" in out and "consecutive errors: 0" in out
-    assert "diplomacy: 8 entries, newest 2021-02-27" in out
+    source_row = next(line for line in out.splitlines() if line.startswith("guardian-uighurs "))
+    assert source_row.split()[1] == "200" and source_row.split()[-2:] == ["0", "ok"]
+    assert f"guardian-uighurs: {SAMPLE.as_uri()}" in out
+    feed_row = next(line for line in out.splitlines() if line.startswith("diplomacy "))
+    assert feed_row.split()[1:3] == ["8", "2021-02-27"]
 
     link = "https://www.theguardian.com/technology/2021/jan/12/alibaba-offered-clients-facial-recognition-to-identify-uighur-people-report-reveals"
     assert main(["--config", config, "explain", link]) == 0

@@ -1,0 +1,160 @@
+"""The `run` daemon: APScheduler drives one periodic tick; systemd is told what we do.
+
+The scheduler stays dumb: each tick runs the same `poll_once` as the `poll` command,
+and the store decides which sources are due. The only module that imports APScheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from republisher import pipeline
+from republisher.config import Config, load_config
+from republisher.errors import ConfigError, RepublisherError
+from republisher.isolation import ParsePool
+from republisher.match import failing_examples
+from republisher.notify import notify, watchdog_interval
+from republisher.rules import RuleSet, load_rules
+
+log = logging.getLogger("republisher")
+
+MIN_TICK = 1.0
+MAX_TICK = 60.0
+STOP_GRACE = 5.0  # seconds a running tick may take to finish after SIGTERM
+
+
+def load_checked(path: Path) -> tuple[Config, RuleSet]:
+    """Config and rules that pass everything `check` checks, examples included."""
+    config = load_config(path)
+    rules = load_rules(config.rules_dir, [s.name for s in config.sources])
+    failures = failing_examples(rules.rules)
+    if failures:
+        raise ConfigError(
+            [
+                f"{f.rule.path}: example {f.example.title!r} "
+                f"{'is not routed' if f.example.routed else 'is routed'}, expected the opposite"
+                for f in failures
+            ]
+        )
+    return config, rules
+
+
+def tick_seconds(config: Config) -> float:
+    """How often to ask the store what is due: often enough for the shortest interval."""
+    shortest = min((s.interval for s in config.sources), default=MAX_TICK)
+    return max(MIN_TICK, min(MAX_TICK, shortest / 2))
+
+
+class Daemon:
+    """Holds the running config and rules; ticks, reloads on SIGHUP, stops on SIGTERM."""
+
+    def __init__(self, path: Path, config: Config, rules: RuleSet) -> None:
+        self.path = path
+        self.current = (config, rules)  # swapped as one object so a tick never sees a mix
+        self.pool = ParsePool(len(os.sched_getaffinity(0)), config.poll.timeout)
+        self.ticking = threading.Lock()
+        self.wake = threading.Event()
+        self.stop_requested = False
+        self.reload_requested = False
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
+        )
+
+    def tick(self) -> None:
+        """One poll cycle of whatever is due; never raises."""
+        if not self.ticking.acquire(blocking=False):
+            return  # the previous tick is still running: overlapping ticks never run
+        try:
+            config, rules = self.current
+            report = pipeline.poll_once(config, rules, datetime.now(UTC), parser=self.pool.parse)
+            for outcome in report.outcomes:
+                level = logging.INFO if outcome.ok else logging.WARNING
+                log.log(level, "%s: %s", outcome.name, outcome.message)
+            for name in report.written:
+                log.info("wrote %s", name)
+            for name in report.removed:
+                log.info("removed %s", name)
+        except RepublisherError as e:
+            log.error("poll failed: %s", e)
+        except Exception:
+            log.exception("poll failed unexpectedly")
+        finally:
+            self.ticking.release()
+
+    def reload(self) -> None:
+        """Swap in the config and rules on disk if they pass `check`; else keep the running ones."""
+        notify("RELOADING=1")
+        try:
+            config, rules = load_checked(self.path)
+        except ConfigError as e:
+            for problem in e.problems:
+                log.error("reload refused: %s", problem)
+            log.error("reload refused: still running the previous config and rules")
+        else:
+            self.current = (config, rules)
+            self.pool.timeout = config.poll.timeout
+            self.scheduler.reschedule_job("tick", trigger="interval", seconds=tick_seconds(config))
+            self.scheduler.modify_job("tick", next_run_time=datetime.now(UTC))
+            log.info("reloaded %s: %d sources, %d feeds", self.path, len(config.sources), len(rules.rules))
+        notify("READY=1")
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            self.reload_requested = True
+        else:
+            self.stop_requested = True
+        self.wake.set()
+
+    def run(self) -> int:
+        """Serve until SIGTERM/SIGINT; returns the exit code."""
+        for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+        config, rules = self.current
+        self.scheduler.add_job(
+            self.tick, "interval", id="tick", seconds=tick_seconds(config), next_run_time=datetime.now(UTC)
+        )
+        self.scheduler.start()
+        log.info("running: %d sources, %d feeds", len(config.sources), len(rules.rules))
+        notify("READY=1")
+        ping = watchdog_interval()
+        if ping is not None:
+            notify("WATCHDOG=1")
+        while not self.stop_requested:
+            self.wake.wait(ping)
+            self.wake.clear()
+            if self.reload_requested:
+                self.reload_requested = False
+                self.reload()
+            if ping is not None:
+                notify("WATCHDOG=1")
+        return self._stop()
+
+    def _stop(self) -> int:
+        notify("STOPPING=1")
+        log.info("stopping")
+        self.scheduler.shutdown(wait=False)
+        finished = self.ticking.acquire(timeout=STOP_GRACE)
+        self.pool.close()
+        if not finished:
+            # A fetch is still blocked; every completed source is committed and the next
+            # start finishes the rest, so leave without waiting for its thread.
+            log.info("stopped with a poll in progress")
+            logging.shutdown()
+            os._exit(0)
+        log.info("stopped")
+        return 0
+
+
+def run(path: Path) -> int:
+    """`republisher run`: check config and rules, then serve until told to stop."""
+    config, rules = load_checked(path)
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    return Daemon(path, config, rules).run()

@@ -1,0 +1,142 @@
+"""`republisher run` as systemd runs it: notify socket, ticks, SIGHUP reloads, SIGTERM stops."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from conftest import SAMPLE, FeedServer, Project, Response
+
+WAIT = 30.0  # generous upper bound for anything the daemon should do "soon"
+
+
+class NotifySocket:
+    """A datagram socket standing in for systemd's NOTIFY_SOCKET."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.messages: list[str] = []
+
+    def drain(self) -> list[str]:
+        try:
+            while True:
+                self.messages.append(self.sock.recv(4096).decode())
+        except TimeoutError:
+            pass
+        return self.messages
+
+    def wait_for(self, message: str, after: int = 0) -> int:
+        """Index of the first `message` received at or after index `after`."""
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            for i, received in enumerate(self.drain()[after:], start=after):
+                if received == message:
+                    return i
+        raise AssertionError(f"{message!r} not received; got {self.messages[after:]}")
+
+
+def eventually(check: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for: {what}")
+
+
+@pytest.fixture
+def daemon(
+    project: Project, feed_server: FeedServer, tmp_path: Path
+) -> Iterator[tuple[subprocess.Popen[str], NotifySocket]]:
+    feed_server.routes["/feed"] = Response(200, SAMPLE.read_bytes())
+    project.config.write_text(
+        'base_url = "http://feeds.example.org/"\n[poll]\ninterval = "1s"\ntimeout = "5s"\n'
+        f'[[sources]]\nname = "guardian-uighurs"\nurl = "{feed_server.url("/feed")}"\n'
+    )
+    notify = NotifySocket(tmp_path / "notify.sock")
+    env = dict(os.environ, NOTIFY_SOCKET=str(notify.path), WATCHDOG_USEC="1000000", JOURNAL_STREAM="8:1")
+    env.pop("WATCHDOG_PID", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "republisher.cli", "--config", str(project.config), "run"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield process, notify
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        notify.sock.close()
+
+
+def test_daemon_lifecycle(
+    daemon: tuple[subprocess.Popen[str], NotifySocket], project: Project, feed_server: FeedServer
+) -> None:
+    process, notify = daemon
+    ready = notify.wait_for("READY=1")
+    notify.wait_for("WATCHDOG=1", after=ready)
+
+    # It polls on its own, again and again (1 s interval).
+    eventually(lambda: len(feed_server.requests_to("/feed")) >= 3, "three polls")
+    eventually(lambda: (project.public / "diplomacy.atom").exists(), "feeds written")
+
+    # A new rule, then SIGHUP: takes effect without a restart.
+    (project.rules / "olympics.toml").write_text('title = "Olympics"\n[match]\nany = ["olympic*"]\n')
+    mark = len(notify.drain())
+    process.send_signal(signal.SIGHUP)
+    reloading = notify.wait_for("RELOADING=1", after=mark)
+    notify.wait_for("READY=1", after=reloading)
+    eventually(lambda: (project.public / "olympics.atom").exists(), "the new rule's feed")
+
+    # A broken rule, then SIGHUP: refused, the daemon keeps running with the previous rules.
+    (project.rules / "broken.toml").write_text('title = "Broken"\n[match]\nany = ["/(unclosed/"]\n')
+    (project.rules / "olympics.toml").unlink()
+    mark = len(notify.drain())
+    process.send_signal(signal.SIGHUP)
+    notify.wait_for("READY=1", after=mark)
+    requests_before = len(feed_server.requests_to("/feed"))
+    eventually(lambda: len(feed_server.requests_to("/feed")) > requests_before + 1, "polling goes on")
+    assert process.poll() is None
+    assert (project.public / "olympics.atom").exists(), "old rules still in force"
+    assert not (project.public / "broken.atom").exists()
+
+    # SIGTERM: clean stop, exit 0, within a few seconds.
+    mark = len(notify.drain())
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=WAIT) == 0
+    assert time.monotonic() - started < 10
+    notify.wait_for("STOPPING=1", after=mark)
+    assert process.stderr is not None
+    log = process.stderr.read()
+    assert "reload refused" in log and "broken.toml: match.any[0]: bad regex" in log
+    assert "Traceback" not in log
+    first = log.splitlines()[0]
+    assert first.startswith("INFO "), "no timestamps under journald: it adds its own"
+
+
+def test_run_refuses_to_start_with_a_failing_example(project: Project) -> None:
+    project.write_config({"guardian-uighurs": str(SAMPLE)})
+    (project.rules / "cats.toml").write_text(
+        'title = "Cats"\n[match]\nany = ["cat"]\n[[examples]]\ntitle = "Dogs"\nrouted = true\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "republisher.cli", "--config", str(project.config), "run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "cats.toml: example 'Dogs' is not routed" in result.stderr
