@@ -7,16 +7,27 @@ in total (a watchdog closes a slow-dripping connection) nor reads more than
 
 from __future__ import annotations
 
+import contextlib
+import heapq
+import http.cookiejar
+import itertools
 import re
+import socket
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 from urllib.request import url2pathname
 
 import requests
+import requests.adapters
+import urllib3
+import urllib3.connection
+import urllib3.response
 
 from republisher import USER_AGENT
 from republisher.errors import FetchError
@@ -30,6 +41,90 @@ MAX_REDIRECTS = 5
 PERMANENT_REDIRECTS = frozenset({301, 308})
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 _CHUNK = 64 * 1024
+
+
+class _Watchdog:
+    """One thread that runs callbacks at deadlines: cheaper than a Timer thread per fetch."""
+
+    def __init__(self) -> None:
+        self.alarms: list[tuple[float, int, Callable[[], None]]] = []
+        self.condition = threading.Condition()
+        self.counter = itertools.count()
+        self.thread: threading.Thread | None = None
+
+    def arm(self, seconds: float, callback: Callable[[], None]) -> int:
+        with self.condition:
+            ticket = next(self.counter)
+            heapq.heappush(self.alarms, (time.monotonic() + seconds, ticket, callback))
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, name="fetch-watchdog", daemon=True)
+                self.thread.start()
+            self.condition.notify()
+            return ticket
+
+    def disarm(self, ticket: int) -> None:
+        with self.condition:
+            self.alarms = [a for a in self.alarms if a[1] != ticket]
+            heapq.heapify(self.alarms)
+
+    def _run(self) -> None:
+        while True:
+            with self.condition:
+                while not self.alarms or self.alarms[0][0] > time.monotonic():
+                    wait = self.alarms[0][0] - time.monotonic() if self.alarms else None
+                    self.condition.wait(wait)
+                _, _, callback = heapq.heappop(self.alarms)
+            # Closing a response that already finished may raise; nothing is lost by ignoring it.
+            with contextlib.suppress(Exception):
+                callback()
+
+
+_WATCHDOG = _Watchdog()
+_PER_THREAD = threading.local()
+# Refuses every cookie: no source can track us, and no cookie leaks from one source to another.
+_NO_COOKIES = http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
+
+
+def _watch(sock: socket.socket | None) -> None:
+    """Let the watchdog of the fetch running in this thread shut this socket down."""
+    if sock is not None:
+        getattr(_PER_THREAD, "sockets", []).append(sock)
+
+
+class _WatchedConnection(urllib3.connection.HTTPConnection):
+    """Hands its socket to the watchdog while a response is awaited and read."""
+
+    def getresponse(self) -> urllib3.response.HTTPResponse:  # type: ignore[override]
+        _watch(self.sock)
+        return super().getresponse()
+
+
+class _WatchedTLSConnection(urllib3.connection.HTTPSConnection):
+    def getresponse(self) -> urllib3.response.HTTPResponse:  # type: ignore[override]
+        _watch(self.sock)
+        return super().getresponse()
+
+
+class _WatchedPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedConnection
+
+
+class _WatchedTLSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _WatchedTLSConnection
+
+
+def _session() -> requests.Session:
+    """One session per fetching thread: its connection pool is reused, its cookie jar stays empty."""
+    session: requests.Session | None = getattr(_PER_THREAD, "session", None)
+    if session is None:
+        session = requests.Session()
+        session.cookies.set_policy(_NO_COOKIES)
+        for scheme in ("http://", "https://"):
+            adapter = session.get_adapter(scheme)
+            assert isinstance(adapter, requests.adapters.HTTPAdapter)
+            adapter.poolmanager.pool_classes_by_scheme = {"http": _WatchedPool, "https": _WatchedTLSPool}
+        _PER_THREAD.session = session
+    return session
 
 
 @dataclass(frozen=True)
@@ -63,25 +158,24 @@ def _fetch_http(url: str, limits: Limits, etag: str | None, last_modified: str |
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
-    session = requests.Session()  # a fresh session per fetch: no cookies carried between polls
-    session.max_redirects = MAX_REDIRECTS
+    session = _session()
     timed_out = threading.Event()
-    response: requests.Response | None = None
+    sockets: list[socket.socket] = []
+    _PER_THREAD.sockets = sockets  # filled by _WatchedConnection as connections are used
 
     def cut_off() -> None:
         timed_out.set()
-        if response is not None:
-            response.close()  # unblocks a read that a slow-drip server keeps alive
+        for sock in list(sockets):
+            # shutdown() wakes a thread blocked in recv() on this socket; close() would not.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
-    watchdog = threading.Timer(limits.timeout, cut_off)
-    watchdog.daemon = True
-    watchdog.start()
+    alarm = _WATCHDOG.arm(limits.timeout, cut_off)
+    response: requests.Response | None = None
     try:
-        response = session.get(
-            url, headers=headers, stream=True, timeout=limits.timeout, allow_redirects=True
-        )
+        response, hops = _follow_redirects(session, url, headers, limits)
         if response.status_code == 304:
-            return _result(response, None)
+            return _result(response, None, hops)
         if not 200 <= response.status_code < 300:
             raise FetchError(
                 url,
@@ -92,23 +186,47 @@ def _fetch_http(url: str, limits: Limits, etag: str | None, last_modified: str |
                 else None,
             )
         body = _read_bounded(response, url, limits, timed_out)
-        return _result(response, body)
-    except requests.TooManyRedirects as e:
-        raise FetchError(url, f"more than {MAX_REDIRECTS} redirects") from e
+        return _result(response, body, hops)
     except requests.RequestException as e:
         if timed_out.is_set():
             raise FetchError(url, f"timed out after {limits.timeout:g}s") from e
         raise FetchError(url, _describe(e)) from e
     except (OSError, AttributeError, ValueError) as e:
-        # A connection closed under a read by the watchdog surfaces as one of these.
+        # A connection shut down under a read by the watchdog surfaces as one of these.
         if timed_out.is_set():
             raise FetchError(url, f"timed out after {limits.timeout:g}s") from e
         raise FetchError(url, f"connection error: {e}") from e
     finally:
-        watchdog.cancel()
+        _WATCHDOG.disarm(alarm)
+        _PER_THREAD.sockets = []
         if response is not None:
             response.close()
-        session.close()
+
+
+def _follow_redirects(
+    session: requests.Session, url: str, headers: dict[str, str], limits: Limits
+) -> tuple[requests.Response, list[int]]:
+    """GET url, following at most MAX_REDIRECTS redirects by hand.
+
+    By hand because requests carries cookies set by one hop to the next, and because we
+    need every hop's status to tell a permanent move (all 301/308) from a temporary one.
+    """
+    hops: list[int] = []
+    current = url
+    while True:
+        response = session.get(
+            current, headers=headers, stream=True, timeout=limits.timeout, allow_redirects=False
+        )
+        location = response.headers.get("Location")
+        if response.status_code not in (301, 302, 303, 307, 308) or not location:
+            return response, hops
+        response.close()
+        if len(hops) == MAX_REDIRECTS:
+            raise FetchError(url, f"more than {MAX_REDIRECTS} redirects")
+        hops.append(response.status_code)
+        current = urljoin(current, location)
+        if urlsplit(current).scheme not in ("http", "https"):
+            raise FetchError(url, f"redirected to a non-HTTP URL: {current}")
 
 
 def _read_bounded(response: requests.Response, url: str, limits: Limits, timed_out: threading.Event) -> bytes:
@@ -124,10 +242,8 @@ def _read_bounded(response: requests.Response, url: str, limits: Limits, timed_o
     return b"".join(chunks)
 
 
-def _result(response: requests.Response, body: bytes | None) -> FetchResult:
-    permanent = bool(response.history) and all(
-        hop.status_code in PERMANENT_REDIRECTS for hop in response.history
-    )
+def _result(response: requests.Response, body: bytes | None, hops: list[int]) -> FetchResult:
+    permanent = bool(hops) and all(status in PERMANENT_REDIRECTS for status in hops)
     return FetchResult(
         url=response.url,
         moved_to=response.url if permanent else None,

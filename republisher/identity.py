@@ -17,7 +17,6 @@ import hashlib
 import json
 import re
 import uuid
-from dataclasses import asdict
 
 from republisher.models import EntryData
 
@@ -33,7 +32,7 @@ def is_absolute_iri(value: str) -> bool:
 
 def content_hash(entry: EntryData) -> str:
     """sha256 over every published field of the entry."""
-    data = json.dumps(asdict(entry), sort_keys=True, default=str, ensure_ascii=False)
+    data = json.dumps(entry.as_dict(), sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 

@@ -105,6 +105,12 @@ def _term_hits(term: Term, item: Item, fields: tuple[Field, ...]) -> tuple[bool,
     if isinstance(term, Group):
         verdict = _group(term, item, fields)
         return verdict[0], verdict[1]
+    if isinstance(term, Phrase):
+        # The common case, kept to one substring test per field until something matches.
+        folded = item.folded
+        needle = term.needle
+        if not any(needle in folded[field] for field in fields):
+            return False, []
     for field in fields:
         hit = _find_phrase(term, item, field) if isinstance(term, Phrase) else _find_regex(term, item, field)
         if hit:

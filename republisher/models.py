@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,20 @@ class EntryData:
     categories: tuple[Category, ...] = ()
     published: datetime | None = None
     updated: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Like dataclasses.asdict, without its deep copies (it is on the hot path)."""
+        return {
+            "guid": self.guid,
+            "title": self.title,
+            "link": self.link,
+            "summary": self.summary,
+            "content": self.content,
+            "author": self.author,
+            "categories": [{"term": c.term, "scheme": c.scheme, "label": c.label} for c in self.categories],
+            "published": self.published,
+            "updated": self.updated,
+        }
 
 
 @dataclass(frozen=True)

@@ -89,23 +89,23 @@ def _html(detail: Any) -> str | None:
     return value
 
 
-_ROOT_START = re.compile(rb"<[A-Za-z_]")
-_INTERNAL_SUBSET = re.compile(rb"<!DOCTYPE[^>\[]*\[", re.IGNORECASE)
+_ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
+_CDATA_OR_COMMENT = re.compile(rb"<!\[CDATA\[.*?\]\]>|<!--.*?-->", re.DOTALL)
 
 
-def refuse_internal_subset(body: bytes, url: str) -> None:
-    """Refuse a DOCTYPE with an internal subset: it is where entity bombs live.
+def refuse_entity_declarations(body: bytes, url: str) -> None:
+    """Refuse a document that declares entities: that is where entity bombs live.
 
     feedparser's loose parser expands internal entities itself, so "billion laughs" turns
     100 KB into hundreds of MB. Real feeds do not declare entities; refusing them is
-    simpler and safer than limiting expansion.
+    simpler and safer than limiting expansion. `<!ENTITY` may only appear in a DOCTYPE,
+    so any occurrence outside CDATA sections and comments is a declaration, wherever the
+    DOCTYPE's literals make its end hard to find.
     """
     if body.startswith((b"\xff\xfe", b"\xfe\xff")):
         body = body.decode("utf-16", errors="replace").encode("utf-8")
-    root = _ROOT_START.search(body)
-    prolog = body[: root.start()] if root else body
-    if _INTERNAL_SUBSET.search(prolog):
-        raise ParseError(url, "refused: DOCTYPE with an internal subset (entity declarations)")
+    if _ENTITY_DECLARATION.search(body) and _ENTITY_DECLARATION.search(_CDATA_OR_COMMENT.sub(b"", body)):
+        raise ParseError(url, "refused: the document declares XML entities (a DOCTYPE internal subset)")
 
 
 _CHAR_REF = re.compile(rb"&#(?:x([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
@@ -152,7 +152,7 @@ def _drop_invalid_utf8(body: bytes, content_type: str | None) -> bytes:
 
 def parse_feed(body: bytes, url: str, content_type: str | None = None) -> FeedData:
     """Parse an RSS/Atom body fetched from url. Raises ParseError when it is not a feed."""
-    refuse_internal_subset(body, url)
+    refuse_entity_declarations(body, url)
     body = _drop_invalid_utf8(_drop_forbidden_references(body), content_type)
     headers = {"content-location": url}
     if content_type:
@@ -179,6 +179,10 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> FeedDa
         updated=_time(_updated(feed) or feed.get("published_parsed")),
     )
     entries = tuple(_entry(e, url) for e in parsed.entries)
+    if warning:
+        # In a cut-off document the last item is usually cut too; an item with neither
+        # guid nor link cannot be recognised when it arrives whole, so it is left out.
+        entries = tuple(e for e in entries if e.guid or e.link)
     return FeedData(meta=meta, entries=entries, warning=warning)
 
 

@@ -22,9 +22,10 @@ from republisher.fetch import Limits, fetch
 from republisher.indexes import FeedSummary, render_html, render_opml
 from republisher.isolation import parse_pool
 from republisher.lock import poll_lock
-from republisher.match import Hit, Item, route
+from republisher.match import Hit, Item
 from republisher.models import FeedData, FetchResult, SourceState, StoredEntry
 from republisher.output import remove_stale_temporaries, write_if_changed
+from republisher.router import Router
 from republisher.rules import RuleSet
 from republisher.store import EntryWrite, Hits, Store
 
@@ -85,14 +86,14 @@ def poll_once(
 ) -> PollReport:
     """One poll cycle, in this order:
 
-    1. pick the sources that are due (all of them with `force`, or just `only`);
-    2. fetch them in parallel (`mapper`, a thread pool by default) and parse the changed
+    1. reroute every stored entry if the rule files changed since the last cycle;
+    2. pick the sources that are due (all of them with `force`, or just `only`);
+    3. fetch them in parallel (`mapper`, a thread pool by default) and parse the changed
        ones (`parser`, isolated worker processes by default);
-    3. for each source with new or changed entries, in one transaction: store them with
+    4. for each source with new or changed entries, in one transaction: store them with
        their routes and the source's state; sources with nothing new (304, unchanged,
        failed) have their state written together at the end; failures are recorded,
        never raised;
-    4. reroute every stored entry if the rule files changed since the last cycle;
     5. publish: rewrite the derived feeds and indexes whose bytes changed.
     """
     with poll_lock(config.state_dir), ExitStack() as stack:
@@ -100,6 +101,9 @@ def poll_once(
             parser = stack.enter_context(parse_pool(_cores(), config.poll.timeout)).parse
         store = Store.open(config.state_dir)
         stack.callback(store.close)
+        # First, so that entries stored below are routed once, by the rules now in force.
+        reroute_if_rules_changed(store, rules)
+        router = Router(rules.rules)
         states = store.source_states()
         due = [
             s
@@ -111,7 +115,7 @@ def poll_once(
         fetch_one = functools.partial(_fetch_and_parse_safely, states=states, config=config, parser=parser)
         for fetched in _map(mapper, config.poll.workers)(fetch_one, due):
             outcome, state = store_source(
-                store, rules, fetched, _state_for(fetched.source, states), now, jitter()
+                store, router, fetched, _state_for(fetched.source, states), now, jitter()
             )
             outcomes.append(outcome)
             if state is not None:
@@ -119,7 +123,6 @@ def poll_once(
         with store.transaction():
             for state in quiet:
                 store.put_source_state(state)
-        reroute_if_rules_changed(store, rules)
         written, removed = publish(store, config, rules, now)
     return PollReport(tuple(outcomes), tuple(written), tuple(removed))
 
@@ -179,9 +182,9 @@ def fetch_and_parse(
     return Fetched(source, result=result, feed=feed, body_hash=body_hash, status=result.status)
 
 
-def routes_for(rules: RuleSet, entry: StoredEntry) -> dict[str, Hits]:
+def routes_for(router: Router, entry: StoredEntry) -> dict[str, Hits]:
     """slug -> matched terms for one stored entry."""
-    routed = route(rules.rules, Item.from_entry(entry.data, entry.source))
+    routed = router.route_with_hits(Item.from_entry(entry.data, entry.source))
     return {slug: _hits(hits) for slug, hits in routed.items()}
 
 
@@ -190,7 +193,7 @@ def _hits(hits: tuple[Hit, ...]) -> Hits:
 
 
 def store_source(
-    store: Store, rules: RuleSet, fetched: Fetched, state: SourceState | None, now: datetime, jitter: float
+    store: Store, router: Router, fetched: Fetched, state: SourceState | None, now: datetime, jitter: float
 ) -> tuple[SourceOutcome, SourceState | None]:
     """Record one source's fetch: new or changed entries and the source's state commit in
     one transaction. Returns what happened, and the state still to write when nothing
@@ -231,7 +234,7 @@ def store_source(
     )
     if fetched.feed is None:
         return SourceOutcome(source.name, True, "not modified" if not modified else "unchanged"), new_state
-    writes = _entry_writes(store, rules, source.name, fetched.feed, now)
+    writes = _entry_writes(store, router, source.name, fetched.feed, now)
     with store.transaction():
         store.put_entries(writes)
         store.put_source_state(new_state)
@@ -239,12 +242,15 @@ def store_source(
     changed = len(writes) - new
     message = f"{len(fetched.feed.entries)} entries: {new} new, {changed} changed"
     if fetched.feed.warning:
+        # The recovered entries are stored, but a broken document is still a failure to
+        # report (exit 1); it does not count towards back-off since we did get data.
         message += f" ({fetched.feed.warning})"
-    return SourceOutcome(source.name, True, message, new=new, changed=changed), None
+    ok = fetched.feed.warning is None
+    return SourceOutcome(source.name, ok, message, new=new, changed=changed), None
 
 
 def _entry_writes(
-    store: Store, rules: RuleSet, source: str, feed: FeedData, now: datetime
+    store: Store, router: Router, source: str, feed: FeedData, now: datetime
 ) -> list[EntryWrite]:
     known = store.content_hashes(source)
     writes: list[EntryWrite] = []
@@ -267,7 +273,7 @@ def _entry_writes(
             data=data,
             origin=feed.meta,
         )
-        writes.append(EntryWrite(entry, digest, routes_for(rules, entry)))
+        writes.append(EntryWrite(entry, digest, routes_for(router, entry)))
     return writes
 
 
@@ -279,14 +285,14 @@ class RouteChange:
 
 
 def plan_reroute(
-    store: Store, rules: RuleSet
+    store: Store, router: Router
 ) -> tuple[list[RouteChange], dict[tuple[str, str], dict[str, Hits]]]:
     """What the current rules would change: per feed, entries entering and leaving."""
     entering: dict[str, list[StoredEntry]] = {}
     leaving: dict[str, list[StoredEntry]] = {}
     new_routes: dict[tuple[str, str], dict[str, Hits]] = {}
     for entry in store.all_entries():
-        routes = routes_for(rules, entry)
+        routes = routes_for(router, entry)
         old = store.routes_of(entry.source, entry.key)
         new_routes[(entry.source, entry.key)] = routes
         for slug in routes.keys() - old.keys():
@@ -300,7 +306,7 @@ def plan_reroute(
 
 def reroute(store: Store, rules: RuleSet) -> list[RouteChange]:
     """Apply the current rules to every stored entry, in one transaction."""
-    changes, new_routes = plan_reroute(store, rules)
+    changes, new_routes = plan_reroute(store, Router(rules.rules))
     with store.transaction():
         for (source, key), routes in new_routes.items():
             store.set_routes(source, key, routes)
@@ -314,7 +320,7 @@ def reroute_and_publish(config: Config, rules: RuleSet, now: datetime, *, dry_ru
         store = Store.open(config.state_dir)
         try:
             if dry_run:
-                return RerouteReport(plan_reroute(store, rules)[0], (), ())
+                return RerouteReport(plan_reroute(store, Router(rules.rules))[0], (), ())
             changes = reroute(store, rules)
             written, removed = publish(store, config, rules, now)
         finally:

@@ -10,7 +10,7 @@ import hashlib
 import re
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -40,11 +40,11 @@ class Phrase:
     source: str  # as written in the rule file
     words: tuple[str, ...]
     prefix: bool
+    needle: str = field(init=False, repr=False, compare=False)  # what to find in a word string
 
-    @property
-    def needle(self) -> str:
-        """Substring to look for in text.word_string() output."""
-        return " " + " ".join(self.words) + ("" if self.prefix else " ")
+    def __post_init__(self) -> None:
+        needle = " " + " ".join(self.words) + ("" if self.prefix else " ")
+        object.__setattr__(self, "needle", needle)
 
 
 @dataclass(frozen=True)

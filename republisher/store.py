@@ -82,7 +82,7 @@ def _dt(value: str | None) -> datetime | None:
 
 
 def _entry_to_json(entry: EntryData) -> str:
-    return json.dumps(asdict(entry), default=_iso, ensure_ascii=False, sort_keys=True)
+    return json.dumps(entry.as_dict(), default=_iso, ensure_ascii=False, sort_keys=True)
 
 
 def _entry_from_json(text: str) -> EntryData:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 from html.parser import HTMLParser
 
@@ -56,10 +57,17 @@ def collapse_space(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
+# Every combining mark (accents and the like), mapped to None for str.translate.
+_COMBINING = {c: None for c in range(sys.maxunicode + 1) if unicodedata.combining(chr(c))}
+
+
 def fold(text: str) -> str:
     """Case- and accent-insensitive form: casefold (ß -> ss), then drop combining marks."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    if text.isascii():
+        return text.lower()
+    folded = text.casefold()
+    decomposed = unicodedata.normalize("NFKD", folded)
+    return folded if decomposed == folded else decomposed.translate(_COMBINING)
 
 
 def words(text: str) -> list[str]:

@@ -1,0 +1,199 @@
+"""Fast routing: every rule compiled into one word index, built once per rule set.
+
+`match` holds the reference semantics (a direct, obviously-correct walk over each rule)
+and the explanations. This module computes the same routing faster: each phrase of
+every rule is indexed by its first word (single-word prefixes by their first letters),
+so one pass over an entry's words finds every phrase that occurs, whatever the number of
+rules; only the rules that contain a found phrase are then evaluated, on sets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from republisher.match import Hit, Item, judge
+from republisher.rules import DEFAULT_FIELDS, Field, Phrase, Regex, Rule, Term
+
+_FIELD_BIT = {field: 1 << i for i, field in enumerate(Field)}
+_PREFIX_KEY = 3  # single-word prefixes are indexed by up to this many first letters
+
+
+def _mask(fields: tuple[Field, ...]) -> int:
+    mask = 0
+    for field in fields:
+        mask |= _FIELD_BIT[field]
+    return mask
+
+
+@dataclass(frozen=True)
+class _PhraseLeaf:
+    pid: int
+    mask: int  # the fields this occurrence of the phrase looks in
+
+
+@dataclass(frozen=True)
+class _RegexLeaf:
+    term: Regex
+    fields: tuple[Field, ...]
+
+
+@dataclass(frozen=True)
+class _Node:
+    any: tuple[_Tree, ...] | None
+    all: tuple[_Tree, ...] | None
+    none: tuple[_Tree, ...] | None
+
+
+_Tree = _PhraseLeaf | _RegexLeaf | _Node
+
+
+class _Compiler:
+    """Turns rule terms into trees over phrase ids, interning identical phrases."""
+
+    def __init__(self) -> None:
+        self.phrases: list[Phrase] = []
+        self.ids: dict[tuple[tuple[str, ...], bool], int] = {}
+        self.has_regex = False
+
+    def tree(self, term: Term, fields: tuple[Field, ...]) -> _Tree:
+        if isinstance(term, Phrase):
+            key = (term.words, term.prefix)
+            if key not in self.ids:
+                self.ids[key] = len(self.phrases)
+                self.phrases.append(term)
+            return _PhraseLeaf(self.ids[key], _mask(fields))
+        if isinstance(term, Regex):
+            self.has_regex = True
+            return _RegexLeaf(term, fields)
+        inner = term.fields or fields
+
+        def branch(terms: tuple[Term, ...] | None) -> tuple[_Tree, ...] | None:
+            return None if terms is None else tuple(self.tree(t, inner) for t in terms)
+
+        return _Node(branch(term.any), branch(term.all), branch(term.none))
+
+
+def _holds_with_nothing(tree: _Tree) -> bool:
+    """Could this tree hold for an item in which no phrase occurs?"""
+    if isinstance(tree, _PhraseLeaf):
+        return False
+    if isinstance(tree, _RegexLeaf):
+        return True  # regexes are not indexed: assume they might match
+    if tree.any is not None and not any(_holds_with_nothing(t) for t in tree.any):
+        return False
+    return tree.all is None or all(_holds_with_nothing(t) for t in tree.all)
+
+
+def _phrase_ids(tree: _Tree) -> set[int]:
+    if isinstance(tree, _PhraseLeaf):
+        return {tree.pid}
+    if isinstance(tree, _RegexLeaf):
+        return set()
+    found: set[int] = set()
+    for branch in (tree.any, tree.all, tree.none):
+        for child in branch or ():
+            found |= _phrase_ids(child)
+    return found
+
+
+class Router:
+    """Routes items by the given rules; the same answers as match.judge_all, faster."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules = list(rules)
+        compiler = _Compiler()
+        self.trees: list[_Tree | None] = [
+            None if rule.match is None else compiler.tree(rule.match, DEFAULT_FIELDS) for rule in self.rules
+        ]
+        self.phrases = compiler.phrases
+        self.first_word: dict[str, list[int]] = {}
+        self.prefixes: dict[str, list[int]] = {}  # single-word prefix phrases
+        self.prefix_key_lengths: set[int] = set()
+        for pid, phrase in enumerate(self.phrases):
+            if phrase.prefix and len(phrase.words) == 1:
+                key = phrase.words[0][:_PREFIX_KEY]
+                self.prefixes.setdefault(key, []).append(pid)
+                self.prefix_key_lengths.add(len(key))
+            else:
+                self.first_word.setdefault(phrase.words[0], []).append(pid)
+        self.rules_of_phrase: dict[int, list[int]] = {}
+        self.always: list[int] = []  # rules to evaluate even when none of their phrases occur
+        for index, tree in enumerate(self.trees):
+            if tree is None:
+                continue
+            for pid in _phrase_ids(tree):
+                self.rules_of_phrase.setdefault(pid, []).append(index)
+            if _holds_with_nothing(tree):
+                self.always.append(index)
+
+    def _occurrences(self, item: Item) -> dict[int, int]:
+        """phrase id -> bit mask of the fields it occurs in."""
+        found: dict[int, int] = {}
+        phrases = self.phrases
+        for field, folded in item.folded.items():
+            bit = _FIELD_BIT[field]
+            words = folded.split()
+            for i, word in enumerate(words):
+                for pid in self.first_word.get(word, ()):
+                    if _occurs_at(phrases[pid], words, i):
+                        found[pid] = found.get(pid, 0) | bit
+                for length in self.prefix_key_lengths:
+                    if len(word) < length:
+                        continue
+                    for pid in self.prefixes.get(word[:length], ()):
+                        if word.startswith(phrases[pid].words[0]):
+                            found[pid] = found.get(pid, 0) | bit
+        return found
+
+    def _holds(self, tree: _Tree, found: dict[int, int], item: Item) -> bool:
+        if isinstance(tree, _PhraseLeaf):
+            return bool(found.get(tree.pid, 0) & tree.mask)
+        if isinstance(tree, _RegexLeaf):
+            pattern = tree.term.pattern
+            return any(pattern.search(plain) for field in tree.fields for plain in item.plain[field])
+        if tree.any is not None and not any(self._holds(t, found, item) for t in tree.any):
+            return False
+        if tree.all is not None and not all(self._holds(t, found, item) for t in tree.all):
+            return False
+        return tree.none is None or not any(self._holds(t, found, item) for t in tree.none)
+
+    def route(self, item: Item) -> list[str]:
+        """Slugs of the derived feeds that take the item, in rule order."""
+        found = self._occurrences(item)
+        candidates = set(self.always)
+        for pid in found:
+            candidates.update(self.rules_of_phrase.get(pid, ()))
+        taken: list[int] = []
+        for index in sorted(candidates):
+            rule = self.rules[index]
+            tree = self.trees[index]
+            if tree is None or (rule.sources is not None and item.source not in rule.sources):
+                continue
+            if self._holds(tree, found, item):
+                taken.append(index)
+        for index, rule in enumerate(self.rules):
+            if rule.unrouted and not taken and (rule.sources is None or item.source in rule.sources):
+                taken.append(index)
+        return [self.rules[i].slug for i in sorted(taken)]
+
+    def route_with_hits(self, item: Item) -> dict[str, tuple[Hit, ...]]:
+        """slug -> the terms that matched, for every feed that takes the item."""
+        routed = self.route(item)
+        by_slug = {rule.slug: rule for rule in self.rules}
+        return {slug: judge(by_slug[slug], item).matched if by_slug[slug].match else () for slug in routed}
+
+
+def _occurs_at(phrase: Phrase, words: list[str], start: int) -> bool:
+    wanted = phrase.words
+    if start + len(wanted) > len(words):
+        return False
+    last = len(wanted) - 1
+    for offset in range(1, len(wanted)):
+        word = words[start + offset]
+        if offset == last and phrase.prefix:
+            if not word.startswith(wanted[offset]):
+                return False
+        elif word != wanted[offset]:
+            return False
+    return True
