@@ -132,14 +132,13 @@ def cmd_route(config: Config, args: argparse.Namespace) -> int:
     try:
         result = fetch(url, Limits(timeout=config.poll.timeout, max_bytes=config.poll.max_bytes))
         with parse_pool(1, config.poll.timeout) as pool:
-            feed = pool.parse(result.body or b"", result.url, result.content_type)
+            feed = pool.prepare(result.body or b"", result.url, result.content_type, source or "", rules)
     except (FetchError, ParseError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FAILED
     for entry in feed.entries:
-        verdicts = judge_all(rules.rules, Item.from_entry(entry, source))
-        slugs = [v.slug for v in verdicts if v.routed]
-        print(f"{entry.title or entry.link or '(untitled)'}\n    -> {', '.join(slugs) or '(no feed)'}")
+        title = entry.data.title or entry.data.link or "(untitled)"
+        print(f"{title}\n    -> {', '.join(entry.routes) or '(no feed)'}")
     return EXIT_OK
 
 

@@ -11,10 +11,12 @@ import contextlib
 import heapq
 import http.cookiejar
 import itertools
+import os
 import re
 import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -119,6 +121,11 @@ def _session() -> requests.Session:
     if session is None:
         session = requests.Session()
         session.cookies.set_policy(_NO_COOKIES)
+        if not urllib.request.getproxies():
+            # With no proxy configured, skip requests' per-request scan of the environment
+            # (a fifth of the cost of a 304); keep the CA bundle override it would find.
+            session.trust_env = False
+            session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         for scheme in ("http://", "https://"):
             adapter = session.get_adapter(scheme)
             assert isinstance(adapter, requests.adapters.HTTPAdapter)

@@ -1,11 +1,12 @@
-"""Parse feeds in worker processes with a time and memory limit.
+"""Parse and prepare feeds in worker processes with a time and memory limit.
 
 feedparser is not safe against every hostile input: its loose parser expands internal
 XML entities itself and its author e-mail regex is quadratic. Entity declarations are
 refused before parsing (parse.refuse_entity_declarations); this pool bounds what is left:
 each parse runs in a worker process with an address-space limit, and a parse that
 overruns its time is ended by killing its worker, which is then replaced. The workers
-also let parsing use every core instead of queueing on the GIL.
+also let parsing, and the per-entry work that follows it (prepare.prepare_feed), use
+every core instead of queueing on the GIL.
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from republisher.errors import ParseError
-from republisher.models import FeedData
+from republisher.models import PreparedFeed
 from republisher.parse import parse_feed
+from republisher.prepare import prepare_feed
+from republisher.router import Router
+from republisher.rules import RuleSet
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +35,25 @@ _CONTEXT = multiprocessing.get_context("spawn")  # no fork of a threaded parent
 
 
 def _serve(connection: Connection, memory_limit: int) -> None:
-    """Worker loop: parse each (body, url, content_type) received, send back the outcome."""
+    """Worker loop: parse and prepare each job received, send back the outcome.
+
+    A job is (body, url, content_type, source, rules); rules is None when unchanged
+    since this worker's previous job, so a rule set crosses the pipe once per worker.
+    """
     resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+    router: Router | None = None
     while True:
         try:
             job = connection.recv()
         except EOFError:
             return
-        body, url, content_type = job
+        body, url, content_type, source, rules = job
+        if rules is not None:
+            router = Router(rules.rules)
+        assert router is not None
         try:
-            outcome: tuple[str, object] = ("ok", parse_feed(body, url, content_type))
+            feed = parse_feed(body, url, content_type)
+            outcome: tuple[str, object] = ("ok", prepare_feed(feed, source, router))
         except ParseError as e:
             outcome = ("error", e.reason)
         except MemoryError:
@@ -61,6 +74,7 @@ class _Worker:
         )
         self.process.start()
         child.close()
+        self.rules_sent: str | None = None  # fingerprint of the rule set this worker holds
 
     def stop(self, kill: bool = False) -> None:
         if kill:
@@ -82,12 +96,16 @@ class ParsePool:
         self.all: set[_Worker] = set()
         self.lock = threading.Lock()
 
-    def parse(self, body: bytes, url: str, content_type: str | None = None) -> FeedData:
-        """parse_feed(body, url) in a worker; ParseError on bad input, overrun or crash."""
+    def prepare(
+        self, body: bytes, url: str, content_type: str | None, source: str, rules: RuleSet
+    ) -> PreparedFeed:
+        """Parse a body and prepare its entries in a worker; ParseError on bad input, overrun, crash."""
         worker: _Worker | None = self.idle.get() or self._start()
         assert worker is not None
         try:
-            worker.connection.send((body, url, content_type))
+            fresh_rules = rules if worker.rules_sent != rules.fingerprint else None
+            worker.connection.send((body, url, content_type, source, fresh_rules))
+            worker.rules_sent = rules.fingerprint
             if not worker.connection.poll(self.timeout):
                 self._retire(worker)
                 worker = None
@@ -101,7 +119,7 @@ class ParsePool:
             self.idle.put(worker)  # None frees the slot: a new worker starts on next use
         if status == "error":
             raise ParseError(url, str(value))
-        assert isinstance(value, FeedData)
+        assert isinstance(value, PreparedFeed)
         return value
 
     def _start(self) -> _Worker:

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+# The terms that routed an entry to a feed: (term as written, field, excerpt).
+Hits = list[tuple[str, str, str]]
+
 
 @dataclass(frozen=True)
 class Category:
@@ -119,3 +122,22 @@ class SourceState:
     not_before: datetime | None = None  # the server's Retry-After: even --force waits
     gone: bool = False
     moved_to: str | None = None
+
+
+@dataclass(frozen=True)
+class PreparedEntry:
+    """An entry with what the store needs: its key, change hash and routes."""
+
+    data: EntryData
+    key: str
+    content_hash: str
+    routes: dict[str, Hits]  # slug -> terms that matched
+
+
+@dataclass(frozen=True)
+class PreparedFeed:
+    """A parsed source feed whose entries are ready to store."""
+
+    meta: SourceMeta
+    entries: tuple[PreparedEntry, ...]
+    warning: str | None = None

@@ -47,6 +47,8 @@ def _web_url(value: str | None, base: str) -> str | None:
     value = clean(value)
     if value is None:
         return None
+    if value.startswith(("https://", "http://")):
+        return value  # already absolute: skip urljoin, which is costly on every link and tag
     resolved = urljoin(base, value)
     return resolved if urlsplit(resolved).scheme in ("http", "https") else None
 

@@ -22,12 +22,12 @@ from republisher.fetch import Limits, fetch
 from republisher.indexes import FeedSummary, render_html, render_opml
 from republisher.isolation import parse_pool
 from republisher.lock import poll_lock
-from republisher.match import Hit, Item
-from republisher.models import FeedData, FetchResult, SourceState, StoredEntry
+from republisher.models import FetchResult, Hits, PreparedFeed, SourceState, StoredEntry
 from republisher.output import remove_stale_temporaries, write_if_changed
+from republisher.prepare import routes_of
 from republisher.router import Router
 from republisher.rules import RuleSet
-from republisher.store import EntryWrite, Hits, Store
+from republisher.store import EntryWrite, Store
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class Fetched:
 
     source: SourceConfig
     result: FetchResult | None = None
-    feed: FeedData | None = None  # None when not modified or unchanged
+    feed: PreparedFeed | None = None  # None when not modified or unchanged
     body_hash: str | None = None
     error: str | None = None
     status: int | None = None
@@ -70,7 +70,8 @@ class PollReport:
         return any(not o.ok for o in self.outcomes)
 
 
-Parser = Callable[[bytes, str, "str | None"], FeedData]
+# (body, url, content type, source name) -> the parsed feed, its entries keyed, hashed, routed
+Parser = Callable[[bytes, str, "str | None", str], PreparedFeed]
 
 
 def poll_once(
@@ -98,12 +99,12 @@ def poll_once(
     """
     with poll_lock(config.state_dir), ExitStack() as stack:
         if parser is None:
-            parser = stack.enter_context(parse_pool(_cores(), config.poll.timeout)).parse
+            pool = stack.enter_context(parse_pool(_cores(), config.poll.timeout))
+            parser = functools.partial(pool.prepare, rules=rules)
         store = Store.open(config.state_dir)
         stack.callback(store.close)
         # First, so that entries stored below are routed once, by the rules now in force.
         reroute_if_rules_changed(store, rules)
-        router = Router(rules.rules)
         states = store.source_states()
         due = [
             s
@@ -114,9 +115,7 @@ def poll_once(
         quiet: list[SourceState] = []  # state-only updates, written in one transaction
         fetch_one = functools.partial(_fetch_and_parse_safely, states=states, config=config, parser=parser)
         for fetched in _map(mapper, config.poll.workers)(fetch_one, due):
-            outcome, state = store_source(
-                store, router, fetched, _state_for(fetched.source, states), now, jitter()
-            )
+            outcome, state = store_source(store, fetched, _state_for(fetched.source, states), now, jitter())
             outcomes.append(outcome)
             if state is not None:
                 quiet.append(state)
@@ -176,7 +175,7 @@ def fetch_and_parse(
     if state is not None and state.body_hash == body_hash:
         return Fetched(source, result=result, body_hash=body_hash, status=result.status)
     try:
-        feed = parser(result.body, result.url, result.content_type)
+        feed = parser(result.body, result.url, result.content_type, source.name)
     except ParseError as e:
         return Fetched(source, result=result, error=e.reason, status=result.status)
     return Fetched(source, result=result, feed=feed, body_hash=body_hash, status=result.status)
@@ -184,16 +183,11 @@ def fetch_and_parse(
 
 def routes_for(router: Router, entry: StoredEntry) -> dict[str, Hits]:
     """slug -> matched terms for one stored entry."""
-    routed = router.route_with_hits(Item.from_entry(entry.data, entry.source))
-    return {slug: _hits(hits) for slug, hits in routed.items()}
-
-
-def _hits(hits: tuple[Hit, ...]) -> Hits:
-    return [(h.term, h.field.value, h.excerpt) for h in hits]
+    return routes_of(router, entry.data, entry.source)
 
 
 def store_source(
-    store: Store, router: Router, fetched: Fetched, state: SourceState | None, now: datetime, jitter: float
+    store: Store, fetched: Fetched, state: SourceState | None, now: datetime, jitter: float
 ) -> tuple[SourceOutcome, SourceState | None]:
     """Record one source's fetch: new or changed entries and the source's state commit in
     one transaction. Returns what happened, and the state still to write when nothing
@@ -234,7 +228,7 @@ def store_source(
     )
     if fetched.feed is None:
         return SourceOutcome(source.name, True, "not modified" if not modified else "unchanged"), new_state
-    writes = _entry_writes(store, router, source.name, fetched.feed, now)
+    writes = _entry_writes(store, source.name, fetched.feed, now)
     with store.transaction():
         store.put_entries(writes)
         store.put_source_state(new_state)
@@ -249,31 +243,24 @@ def store_source(
     return SourceOutcome(source.name, ok, message, new=new, changed=changed), None
 
 
-def _entry_writes(
-    store: Store, router: Router, source: str, feed: FeedData, now: datetime
-) -> list[EntryWrite]:
+def _entry_writes(store: Store, source: str, feed: PreparedFeed, now: datetime) -> list[EntryWrite]:
+    """The new and changed entries of a feed, ready to store."""
     known = store.content_hashes(source)
     writes: list[EntryWrite] = []
-    seen: set[str] = set()
-    for data in feed.entries:
-        key = identity.entry_key(data)
-        if key in seen:  # a feed listing the same item twice: the first (newest) wins
-            continue
-        seen.add(key)
-        digest = identity.content_hash(data)
-        old = known.get(key)
-        if old is not None and old[0] == digest:
+    for prepared in feed.entries:
+        old = known.get(prepared.key)
+        if old is not None and old[0] == prepared.content_hash:
             continue
         entry = StoredEntry(
             source=source,
-            key=key,
-            atom_id=identity.atom_id(source, data, key),
+            key=prepared.key,
+            atom_id=identity.atom_id(source, prepared.data, prepared.key),
             first_seen=old[1] if old else now,
             changed_at=now,
-            data=data,
+            data=prepared.data,
             origin=feed.meta,
         )
-        writes.append(EntryWrite(entry, digest, routes_for(router, entry)))
+        writes.append(EntryWrite(entry, prepared.content_hash, prepared.routes))
     return writes
 
 

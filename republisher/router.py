@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from republisher.match import Hit, Item, judge
+from republisher.match import Hit, Item
 from republisher.rules import DEFAULT_FIELDS, Field, Phrase, Regex, Rule, Term
 
 _FIELD_BIT = {field: 1 << i for i, field in enumerate(Field)}
@@ -160,7 +160,10 @@ class Router:
 
     def route(self, item: Item) -> list[str]:
         """Slugs of the derived feeds that take the item, in rule order."""
-        found = self._occurrences(item)
+        return [slug for slug, _ in self._taken(item, self._occurrences(item))]
+
+    def _taken(self, item: Item, found: dict[int, int]) -> list[tuple[str, int]]:
+        """(slug, rule index) of every feed that takes the item, in rule order."""
         candidates = set(self.always)
         for pid in found:
             candidates.update(self.rules_of_phrase.get(pid, ()))
@@ -175,13 +178,34 @@ class Router:
         for index, rule in enumerate(self.rules):
             if rule.unrouted and not taken and (rule.sources is None or item.source in rule.sources):
                 taken.append(index)
-        return [self.rules[i].slug for i in sorted(taken)]
+        return [(self.rules[i].slug, i) for i in sorted(taken)]
 
     def route_with_hits(self, item: Item) -> dict[str, tuple[Hit, ...]]:
-        """slug -> the terms that matched, for every feed that takes the item."""
-        routed = self.route(item)
-        by_slug = {rule.slug: rule for rule in self.rules}
-        return {slug: judge(by_slug[slug], item).matched if by_slug[slug].match else () for slug in routed}
+        """slug -> the terms that matched (term and field; no excerpt), for every feed taking it."""
+        found = self._occurrences(item)
+        result: dict[str, tuple[Hit, ...]] = {}
+        for slug, index in self._taken(item, found):
+            tree = self.trees[index]
+            result[slug] = () if tree is None else tuple(self._hits(tree, found, item))
+        return result
+
+    def _hits(self, tree: _Tree, found: dict[int, int], item: Item) -> list[Hit]:
+        """The any/all terms that hold in a tree that holds (exclusions hold by not matching)."""
+        if isinstance(tree, _PhraseLeaf):
+            where = found.get(tree.pid, 0) & tree.mask
+            field = next(f for f in Field if _FIELD_BIT[f] & where)
+            return [Hit(self.phrases[tree.pid].source, field, "")]
+        if isinstance(tree, _RegexLeaf):
+            for field in tree.fields:
+                for plain in item.plain[field]:
+                    if found_text := tree.term.pattern.search(plain):
+                        return [Hit(tree.term.source, field, found_text.group(0))]
+            return []
+        hits: list[Hit] = []
+        for child in (tree.any or ()) + (tree.all or ()):
+            if self._holds(child, found, item):
+                hits.extend(self._hits(child, found, item))
+        return hits
 
 
 def _occurs_at(phrase: Phrase, words: list[str], start: int) -> bool:

@@ -6,6 +6,7 @@ and the store decides which sources are due. The only module that imports APSche
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -74,7 +75,8 @@ class Daemon:
             return  # the previous tick is still running: overlapping ticks never run
         try:
             config, rules = self.current
-            report = pipeline.poll_once(config, rules, datetime.now(UTC), parser=self.pool.parse)
+            parser = functools.partial(self.pool.prepare, rules=rules)
+            report = pipeline.poll_once(config, rules, datetime.now(UTC), parser=parser)
             for outcome in report.outcomes:
                 level = logging.INFO if outcome.ok else logging.WARNING
                 log.log(level, "%s: %s", outcome.name, outcome.message)

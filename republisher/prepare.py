@@ -1,0 +1,31 @@
+"""Per-entry work done beside parsing, in the worker processes: identity, change hash, routes.
+
+Pure: the same feed and rules always give the same result. Running it in the parse
+workers spreads it over every core instead of leaving it to the thread that writes the store.
+"""
+
+from __future__ import annotations
+
+from republisher import identity
+from republisher.match import Item
+from republisher.models import EntryData, FeedData, Hits, PreparedEntry, PreparedFeed
+from republisher.router import Router
+
+
+def routes_of(router: Router, data: EntryData, source: str) -> dict[str, Hits]:
+    """slug -> matched terms, for every derived feed that takes the entry."""
+    routed = router.route_with_hits(Item.from_entry(data, source))
+    return {slug: [(h.term, h.field.value, h.excerpt) for h in hits] for slug, hits in routed.items()}
+
+
+def prepare_feed(feed: FeedData, source: str, router: Router) -> PreparedFeed:
+    """Key, hash and route every entry; a feed listing an item twice keeps the first (newest)."""
+    entries: list[PreparedEntry] = []
+    seen: set[str] = set()
+    for data in feed.entries:
+        key = identity.entry_key(data)
+        if key in seen:
+            continue
+        seen.add(key)
+        entries.append(PreparedEntry(data, key, identity.content_hash(data), routes_of(router, data, source)))
+    return PreparedFeed(meta=feed.meta, entries=tuple(entries), warning=feed.warning)
