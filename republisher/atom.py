@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from importlib import resources
 from typing import Any
 
 from feedgen.feed import FeedGenerator
@@ -15,6 +16,17 @@ from feedgen.feed import FeedGenerator
 from republisher import PROJECT_URL, __version__, text
 from republisher.models import SourceMeta, StoredEntry
 from republisher.rules import Rule
+
+STYLESHEET = "feed.xsl"
+# Relative, so that a browser loads the stylesheet from wherever it fetched the feed:
+# an absolute base_url would be cross-origin (and refused) when the feed is viewed
+# through another host name, e.g. localhost in front of a proxy.
+_STYLESHEET_PI = f'<?xml-stylesheet type="text/xsl" href="{STYLESHEET}"?>'.encode()
+
+
+def stylesheet() -> bytes:
+    """The bundled XSL stylesheet that shows a feed as a readable page in a browser."""
+    return resources.files("republisher").joinpath("static", STYLESHEET).read_bytes()
 
 
 def feed_url(base_url: str, slug: str) -> str:
@@ -81,7 +93,15 @@ def render_feed(rule: Rule, entries: Sequence[StoredEntry], base_url: str, first
     for entry in entries:
         _add_entry(fg, entry, rule, base_url)
     document: bytes = fg.atom_str(pretty=True, encoding="UTF-8")
-    return document
+    return _with_stylesheet(document)
+
+
+def _with_stylesheet(document: bytes) -> bytes:
+    """The document with the xml-stylesheet instruction right after its XML declaration."""
+    declaration, _, body = document.partition(b"\n")
+    # feedgen always writes a declaration first; a PI must come after it, before the root.
+    assert declaration.startswith(b"<?xml "), declaration[:40]
+    return declaration + b"\n" + _STYLESHEET_PI + b"\n" + body
 
 
 def _add_entry(fg: FeedGenerator, entry: StoredEntry, rule: Rule, base_url: str) -> None:

@@ -1,11 +1,15 @@
-"""index.opml (subscribe to every derived feed at once) and index.html (a page for people)."""
+"""index.opml (subscribe to every derived feed at once) and index.html (a page for people).
+
+Both are pure functions of their inputs (no clock), so unchanged feeds give unchanged bytes.
+"""
 
 from __future__ import annotations
 
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from xml.etree import ElementTree as ET
 
 from republisher import PROJECT_URL, __version__
@@ -13,13 +17,26 @@ from republisher.atom import feed_url
 
 
 @dataclass(frozen=True)
+class Headline:
+    """One of a feed's newest entries, as the index page lists it."""
+
+    title: str
+    link: str | None  # an absolute http(s) URL (the parser drops anything else)
+    updated: datetime
+
+
+@dataclass(frozen=True)
 class FeedSummary:
     slug: str
     title: str
     subtitle: str
-    entries: int
+    entries: int  # entries routed to the feed, all time
+    in_feed: int  # entries the .atom file holds (at most max_entries)
     updated: datetime | None
-    newest: tuple[tuple[str, str | None], ...]  # (title, link) of the newest entries
+    newest: tuple[Headline, ...]  # newest first; the page shows five
+
+
+NEWEST_SHOWN = 5
 
 
 def render_opml(feeds: Sequence[FeedSummary], base_url: str, title: str = "republisher feeds") -> bytes:
@@ -27,9 +44,11 @@ def render_opml(feeds: Sequence[FeedSummary], base_url: str, title: str = "repub
     opml = ET.Element("opml", version="2.0")
     head = ET.SubElement(opml, "head")
     ET.SubElement(head, "title").text = title
-    if any(f.updated for f in feeds):
-        newest = max(f.updated for f in feeds if f.updated)
-        ET.SubElement(head, "dateModified").text = newest.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    dates = [f.updated for f in feeds if f.updated]
+    if dates:
+        # RFC 822, as OPML 2.0 asks; format_datetime is locale-independent, strftime is not.
+        ET.SubElement(head, "dateModified").text = format_datetime(max(dates).astimezone(UTC), usegmt=True)
+    ET.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
     body = ET.SubElement(opml, "body")
     for feed in feeds:
         ET.SubElement(
@@ -40,38 +59,52 @@ def render_opml(feeds: Sequence[FeedSummary], base_url: str, title: str = "repub
             title=feed.title,
             description=feed.subtitle,
             xmlUrl=feed_url(base_url, feed.slug),
-            htmlUrl=base_url,
+            htmlUrl=base_url,  # the feeds' own alternate link: the index page
         )
     ET.indent(opml)
     document: bytes = ET.tostring(opml, encoding="utf-8", xml_declaration=True)
     return document + b"\n"
 
 
+# Colours meet WCAG AA contrast in both schemes; system fonts only, so the page needs
+# no network access beyond itself.
 _PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="republisher {version}">
 <title>{title}</title>
 <link rel="alternate" type="text/x-opml" title="All feeds (OPML)" href="index.opml">
 {alternates}
 <style>
-body {{ font: 16px/1.5 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem;
-       color: #1d1d1f; background: #fff; }}
+:root {{ color-scheme: light dark; --fg: #1d1d1f; --muted: #555; --line: #ddd; --link: #0645ad; }}
+@media (prefers-color-scheme: dark) {{
+  :root {{ --fg: #e8e8ea; --muted: #b0b0b8; --line: #444; --link: #8ab4f8; }}
+}}
+body {{ font: 16px/1.55 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem;
+       color: var(--fg); }}
+a {{ color: var(--link); }}
+a:focus-visible {{ outline: 3px solid var(--link); outline-offset: 2px; }}
 h1 {{ font-size: 1.6rem; }}
-section {{ border-top: 1px solid #ddd; padding: 0.5rem 0 1rem; }}
+section {{ border-top: 1px solid var(--line); padding: 0.5rem 0 1rem; }}
 h2 {{ font-size: 1.2rem; margin-bottom: 0.2rem; }}
-.meta {{ color: #555; font-size: 0.9rem; }}
-a {{ color: #0645ad; }}
-.subscribe {{ display: inline-block; padding: 0.1rem 0.6rem; border: 1px solid #0645ad; border-radius: 4px;
-             text-decoration: none; font-size: 0.9rem; }}
+h2 + p {{ margin-top: 0; }}
+.meta {{ color: var(--muted); font-size: 0.9rem; }}
+.subscribe {{ display: inline-block; padding: 0.1rem 0.6rem; border: 1px solid var(--link);
+             border-radius: 4px; text-decoration: none; }}
+ul {{ padding-left: 1.2rem; }}
+li {{ margin: 0.25rem 0; }}
+li time {{ color: var(--muted); font-size: 0.85rem; white-space: nowrap; }}
 </style>
 </head>
 <body>
-<main>
+<header>
 <h1>{title}</h1>
 <p>Topic feeds republished from their sources. Subscribe to one in any feed reader, or
-import <a href="index.opml">all of them (OPML)</a>.</p>
+import <a href="index.opml">all of them at once (OPML)</a>.</p>
+</header>
+<main>
 {sections}
 </main>
 <footer class="meta"><p>Made by <a href="{project}">republisher</a> {version}.</p></footer>
@@ -88,7 +121,7 @@ def render_html(feeds: Sequence[FeedSummary], base_url: str, title: str = "repub
         f'href="{e(feed_url(base_url, f.slug))}">'
         for f in feeds
     )
-    sections = "\n".join(_section(f, base_url) for f in feeds)
+    sections = "\n".join(_section(f, base_url) for f in feeds) or "<p>No feeds are configured yet.</p>"
     page = _PAGE.format(
         title=e(title),
         alternates=alternates,
@@ -101,17 +134,41 @@ def render_html(feeds: Sequence[FeedSummary], base_url: str, title: str = "repub
 
 def _section(feed: FeedSummary, base_url: str) -> str:
     e = html.escape
-    updated = feed.updated.strftime("%Y-%m-%d %H:%M UTC") if feed.updated else "never"
-    items = "\n".join(
-        f'<li><a href="{e(link)}">{e(title)}</a></li>' if link else f"<li>{e(title)}</li>"
-        for title, link in feed.newest
+    url = e(feed_url(base_url, feed.slug))
+    # Ids from the slug are unique per page (slugs are file names) and valid in HTML5.
+    heading = f"feed-{e(feed.slug)}"
+    updated = _time(feed.updated) if feed.updated else "never"
+    items = "\n".join(_headline(h) for h in feed.newest[:NEWEST_SHOWN])
+    newest = (
+        f'<ul aria-label="Newest in {e(feed.title)}">\n{items}\n</ul>' if items else "<p>No entries yet.</p>"
     )
-    newest = f"<ul>\n{items}\n</ul>" if items else "<p>No entries yet.</p>"
     return (
-        f'<section id="{e(feed.slug)}" aria-labelledby="{e(feed.slug)}-title">\n'
-        f'<h2 id="{e(feed.slug)}-title">{e(feed.title)}</h2>\n'
+        f'<section aria-labelledby="{heading}">\n'
+        f'<h2 id="{heading}">{e(feed.title)}</h2>\n'
         f"<p>{e(feed.subtitle)}</p>\n"
-        f'<p class="meta">{feed.entries} entries · updated {updated} · '
-        f'<a class="subscribe" href="{e(feed_url(base_url, feed.slug))}">Subscribe (Atom)</a></p>\n'
+        f'<p class="meta">{_count(feed)} · updated {updated} · '
+        # The accessible name starts with the visible text, and says which feed it is.
+        f'<a class="subscribe" href="{url}" type="application/atom+xml" '
+        f'aria-label="Subscribe to {e(feed.title)} (Atom feed)">Subscribe</a></p>\n'
         f"{newest}\n</section>"
     )
+
+
+def _count(feed: FeedSummary) -> str:
+    noun = "entry" if feed.entries == 1 else "entries"
+    if feed.entries > feed.in_feed:
+        return f"{feed.entries} {noun} (the newest {feed.in_feed} in the feed)"
+    return f"{feed.entries} {noun}"
+
+
+def _headline(headline: Headline) -> str:
+    e = html.escape
+    title = e(headline.title.strip() or headline.link or "(untitled)")
+    text = f'<a href="{e(headline.link)}">{title}</a>' if headline.link else title
+    return f"<li>{text} {_time(headline.updated, date_only=True)}</li>"
+
+
+def _time(when: datetime, *, date_only: bool = False) -> str:
+    when = when.astimezone(UTC)
+    shown = when.strftime("%Y-%m-%d" if date_only else "%Y-%m-%d %H:%M UTC")
+    return f'<time datetime="{when.strftime("%Y-%m-%dT%H:%M:%SZ")}">{shown}</time>'

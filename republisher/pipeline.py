@@ -15,11 +15,11 @@ from datetime import datetime
 from typing import TypeVar
 
 from republisher import identity, schedule
-from republisher.atom import render_feed
+from republisher.atom import STYLESHEET, render_feed, stylesheet
 from republisher.config import Config, SourceConfig
 from republisher.errors import FetchError, ParseError
 from republisher.fetch import Limits, fetch
-from republisher.indexes import FeedSummary, render_html, render_opml
+from republisher.indexes import NEWEST_SHOWN, FeedSummary, Headline, render_html, render_opml
 from republisher.isolation import parse_pool
 from republisher.lock import poll_lock
 from republisher.models import FetchResult, Hits, PreparedFeed, SourceState, StoredEntry
@@ -331,7 +331,8 @@ def reroute_if_rules_changed(store: Store, rules: RuleSet) -> None:
 
 
 def publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tuple[list[str], list[str]]:
-    """Write every derived feed and the indexes whose bytes changed; drop removed feeds."""
+    """Write every derived feed, the indexes and the feeds' stylesheet whose bytes changed;
+    drop removed feeds."""
     out = config.output_dir
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)
@@ -356,13 +357,17 @@ def publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tupl
                 title=rule.title,
                 subtitle=rule.subtitle,
                 entries=counts.get(rule.slug, (0, None))[0],
+                in_feed=len(entries),
                 updated=max((e.updated_time for e in entries), default=first_written[rule.slug]),
-                newest=tuple((e.data.title, e.data.link) for e in entries[:5]),
+                newest=tuple(
+                    Headline(e.data.title, e.data.link, e.sort_time) for e in entries[:NEWEST_SHOWN]
+                ),
             )
         )
     for name, document in (
         ("index.opml", render_opml(summaries, config.base_url)),
         ("index.html", render_html(summaries, config.base_url)),
+        (STYLESHEET, stylesheet()),  # each feed's xml-stylesheet points here
     ):
         if write_if_changed(out / name, document):
             written.append(name)
