@@ -22,27 +22,55 @@ class Hit:
     excerpt: str
 
 
-@dataclass(frozen=True)
 class Item:
-    """An entry's matchable text, prepared once: plain text and folded words per field."""
+    """An entry's matchable text per field, each form computed once, when first asked for.
 
-    source: str | None
-    plain: dict[Field, tuple[str, ...]]
-    folded: dict[Field, str]
+    raw: the field's texts as given (categories are several texts; summary and content
+    are HTML); plain(): markup stripped; words(): folded words; folded(): the words as
+    one padded string for substring tests.
+    """
 
-    @classmethod
-    def from_texts(cls, source: str | None, plain: dict[Field, tuple[str, ...]]) -> Item:
-        folded = {f: text.word_string(list(parts)) for f, parts in plain.items()}
-        return cls(source=source, plain=plain, folded=folded)
+    _MARKUP = frozenset({Field.SUMMARY, Field.CONTENT})
+
+    def __init__(self, source: str | None, raw: dict[Field, tuple[str, ...]]) -> None:
+        self.source = source
+        self.raw = raw
+        self._plain: dict[Field, tuple[str, ...]] = {}
+        self._words: dict[Field, list[str]] = {}
+        self._folded: dict[Field, str] = {}
+
+    def plain(self, field: Field) -> tuple[str, ...]:
+        found = self._plain.get(field)
+        if found is None:
+            texts = self.raw.get(field, ())
+            clean = text.strip_markup if field in self._MARKUP else text.collapse_space
+            found = self._plain[field] = tuple(clean(t) for t in texts)
+        return found
+
+    def words(self, field: Field) -> list[str]:
+        found = self._words.get(field)
+        if found is None:
+            # Splitting ignores runs of spaces, so only markup needs removing first.
+            texts = self.raw.get(field, ())
+            if field in self._MARKUP and any("<" in t or "&" in t for t in texts):
+                texts = self.plain(field)
+            found = self._words[field] = text.word_list(texts)
+        return found
+
+    def folded(self, field: Field) -> str:
+        found = self._folded.get(field)
+        if found is None:
+            found = self._folded[field] = " " + " ".join(self.words(field)) + " "
+        return found
 
     @classmethod
     def from_entry(cls, entry: EntryData, source: str | None) -> Item:
-        return cls.from_texts(
+        return cls(
             source,
             {
-                Field.TITLE: (text.collapse_space(entry.title),),
-                Field.SUMMARY: (text.strip_markup(entry.summary or ""),),
-                Field.CONTENT: (text.strip_markup(entry.content or ""),),
+                Field.TITLE: (entry.title,),
+                Field.SUMMARY: (entry.summary or "",),
+                Field.CONTENT: (entry.content or "",),
                 Field.CATEGORIES: tuple(c.label or c.term for c in entry.categories),
                 Field.AUTHOR: (entry.author or "",),
                 Field.LINK: (entry.link or "",),
@@ -51,12 +79,12 @@ class Item:
 
     @classmethod
     def from_example(cls, example: Example, source: str | None) -> Item:
-        return cls.from_texts(
+        return cls(
             example.source or source,
             {
                 Field.TITLE: (example.title,),
-                Field.SUMMARY: (text.strip_markup(example.summary),),
-                Field.CONTENT: (text.strip_markup(example.content),),
+                Field.SUMMARY: (example.summary,),
+                Field.CONTENT: (example.content,),
                 Field.CATEGORIES: example.categories,
                 Field.AUTHOR: (example.author,),
                 Field.LINK: (example.link,),
@@ -82,11 +110,11 @@ def _excerpt(plain: str, start: int, end: int, width: int = 30) -> str:
 
 
 def _find_phrase(term: Phrase, item: Item, field: Field) -> Hit | None:
-    if term.needle not in item.folded[field]:
+    if term.needle not in item.folded(field):
         return None
     # Locate the words again in the plain text only to show the user an excerpt.
-    for plain in item.plain[field]:
-        if term.needle in text.word_string([plain]):
+    for plain in item.plain(field):
+        if term.needle in text.word_string((plain,)):
             first = text.fold(plain).find(term.words[0])
             start = max(first, 0)
             return Hit(term.source, field, _excerpt(plain, start, start + len(term.source)))
@@ -94,7 +122,7 @@ def _find_phrase(term: Phrase, item: Item, field: Field) -> Hit | None:
 
 
 def _find_regex(term: Regex, item: Item, field: Field) -> Hit | None:
-    for plain in item.plain[field]:
+    for plain in item.plain(field):
         found = term.pattern.search(plain)
         if found:
             return Hit(term.source, field, _excerpt(plain, found.start(), found.end()))
@@ -107,9 +135,8 @@ def _term_hits(term: Term, item: Item, fields: tuple[Field, ...]) -> tuple[bool,
         return verdict[0], verdict[1]
     if isinstance(term, Phrase):
         # The common case, kept to one substring test per field until something matches.
-        folded = item.folded
         needle = term.needle
-        if not any(needle in folded[field] for field in fields):
+        if not any(needle in item.folded(field) for field in fields):
             return False, []
     for field in fields:
         hit = _find_phrase(term, item, field) if isinstance(term, Phrase) else _find_regex(term, item, field)

@@ -9,14 +9,19 @@ rules; only the rules that contain a found phrase are then evaluated, on sets.
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from republisher.match import Hit, Item
 from republisher.rules import DEFAULT_FIELDS, Field, Phrase, Regex, Rule, Term
+from republisher.text import BOUNDARY
 
 _FIELD_BIT = {field: 1 << i for i, field in enumerate(Field)}
-_PREFIX_KEY = 3  # single-word prefixes are indexed by up to this many first letters
+_PREFIX_KEY = 4  # single-word prefixes are indexed by up to this many first letters
+# word -> its first n letters, as a C-level callable (this runs for every word of every entry)
+_FIRST_LETTERS = {n: operator.itemgetter(slice(0, n)) for n in range(1, _PREFIX_KEY + 1)}
 
 
 def _mask(fields: tuple[Field, ...]) -> int:
@@ -85,16 +90,34 @@ def _holds_with_nothing(tree: _Tree) -> bool:
     return tree.all is None or all(_holds_with_nothing(t) for t in tree.all)
 
 
-def _phrase_ids(tree: _Tree) -> set[int]:
+def _fields_used(tree: _Tree) -> int:
+    """Bit mask of the fields a tree's phrases look in (regexes search plain text)."""
     if isinstance(tree, _PhraseLeaf):
-        return {tree.pid}
+        return tree.mask
     if isinstance(tree, _RegexLeaf):
-        return set()
-    found: set[int] = set()
+        return 0
+    used = 0
     for branch in (tree.any, tree.all, tree.none):
         for child in branch or ():
-            found |= _phrase_ids(child)
-    return found
+            used |= _fields_used(child)
+    return used
+
+
+def _phrase_leaves(tree: _Tree) -> list[_PhraseLeaf]:
+    if isinstance(tree, _PhraseLeaf):
+        return [tree]
+    if isinstance(tree, _RegexLeaf):
+        return []
+    return [
+        leaf
+        for branch in (tree.any, tree.all, tree.none)
+        for child in branch or ()
+        for leaf in _phrase_leaves(child)
+    ]
+
+
+def _phrase_ids(tree: _Tree) -> set[int]:
+    return {leaf.pid for leaf in _phrase_leaves(tree)}
 
 
 class Router:
@@ -107,16 +130,37 @@ class Router:
             None if rule.match is None else compiler.tree(rule.match, DEFAULT_FIELDS) for rule in self.rules
         ]
         self.phrases = compiler.phrases
-        self.first_word: dict[str, list[int]] = {}
-        self.prefixes: dict[str, list[int]] = {}  # single-word prefix phrases
-        self.prefix_key_lengths: set[int] = set()
+        # Each phrase is indexed where a set lookup finds it in one pass over an entry's words:
+        self.single: dict[str, int] = {}  # "cctv": one exact word
+        self.pairs: dict[str, int] = {}  # "facial recognition": two exact words, as "w1 w2"
+        self.longer: dict[str, list[int]] = {}  # first pair "w1 w2" -> longer phrases, checked in place
+        self.prefixed: dict[str, list[int]] = {}  # first word -> "w1 w2*" phrases, checked in place
+        self.prefixes: dict[int, dict[str, list[int]]] = {}  # key length -> first letters -> "surveil*"
         for pid, phrase in enumerate(self.phrases):
-            if phrase.prefix and len(phrase.words) == 1:
-                key = phrase.words[0][:_PREFIX_KEY]
-                self.prefixes.setdefault(key, []).append(pid)
-                self.prefix_key_lengths.add(len(key))
+            words = phrase.words
+            if len(words) == 1 and phrase.prefix:
+                key = words[0][:_PREFIX_KEY]
+                self.prefixes.setdefault(len(key), {}).setdefault(key, []).append(pid)
+            elif len(words) == 1:
+                self.single[words[0]] = pid
+            elif phrase.prefix and len(words) == 2:
+                self.prefixed.setdefault(words[0], []).append(pid)
+            elif len(words) == 2:
+                self.pairs[f"{words[0]} {words[1]}"] = pid
             else:
-                self.first_word.setdefault(phrase.words[0], []).append(pid)
+                self.longer.setdefault(f"{words[0]} {words[1]}", []).append(pid)
+        self.single_words = frozenset(self.single)
+        self.pair_keys = frozenset(self.pairs) | frozenset(self.longer)
+        self.prefixed_first = frozenset(self.prefixed)
+        self.unrouted = [i for i, rule in enumerate(self.rules) if rule.unrouted]
+        # Only the fields some rule looks in are tokenised.
+        used = 0
+        for tree in self.trees:
+            if tree is not None:
+                used |= _fields_used(tree)
+        self.fields = [field for field in Field if used & _FIELD_BIT[field]]
+        masks = {leaf.mask for tree in self.trees if tree is not None for leaf in _phrase_leaves(tree)}
+        self.uniform_mask = used if masks == {used} else 0
         self.rules_of_phrase: dict[int, list[int]] = {}
         self.always: list[int] = []  # rules to evaluate even when none of their phrases occur
         for index, tree in enumerate(self.trees):
@@ -128,30 +172,54 @@ class Router:
                 self.always.append(index)
 
     def _occurrences(self, item: Item) -> dict[int, int]:
-        """phrase id -> bit mask of the fields it occurs in."""
+        """phrase id -> bit mask of the fields it occurs in. Set operations do the scanning."""
         found: dict[int, int] = {}
-        phrases = self.phrases
-        for field, folded in item.folded.items():
-            bit = _FIELD_BIT[field]
-            words = folded.split()
-            for i, word in enumerate(words):
-                for pid in self.first_word.get(word, ()):
-                    if _occurs_at(phrases[pid], words, i):
-                        found[pid] = found.get(pid, 0) | bit
-                for length in self.prefix_key_lengths:
-                    if len(word) < length:
-                        continue
-                    for pid in self.prefixes.get(word[:length], ()):
-                        if word.startswith(phrases[pid].words[0]):
-                            found[pid] = found.get(pid, 0) | bit
+        if self.uniform_mask:
+            # Every phrase looks in the same fields: scan them as one text, kept apart by
+            # BOUNDARY so that no phrase spans two fields.
+            words: list[str] = []
+            for field in self.fields:
+                if words:
+                    words.append(BOUNDARY)
+                words.extend(item.words(field))
+            passes = [(self.uniform_mask, words)]
+        else:
+            passes = [(_FIELD_BIT[field], item.words(field)) for field in self.fields]
+        for bit, words in passes:
+            if not words:
+                continue
+            hits: list[int] = []
+            present = set(words)
+            hits.extend(self.single[w] for w in present & self.single_words)
+            if self.pair_keys:
+                pairs = set(map(" ".join, itertools.pairwise(words))) & self.pair_keys
+                for pair in pairs:
+                    if pair in self.pairs:
+                        hits.append(self.pairs[pair])
+                    hits.extend(pid for pid in self.longer.get(pair, ()) if self._anywhere(pid, words))
+            for first in present & self.prefixed_first:
+                hits.extend(pid for pid in self.prefixed[first] if self._anywhere(pid, words))
+            for length, table in self.prefixes.items():
+                for key in set(map(_FIRST_LETTERS[length], words)) & table.keys():
+                    for pid in table[key]:
+                        prefix = self.phrases[pid].words[0]
+                        if any(word.startswith(prefix) for word in present):
+                            hits.append(pid)
+            for pid in hits:
+                found[pid] = found.get(pid, 0) | bit
         return found
+
+    def _anywhere(self, pid: int, words: list[str]) -> bool:
+        phrase = self.phrases[pid]
+        first = phrase.words[0]
+        return any(word == first and _occurs_at(phrase, words, i) for i, word in enumerate(words))
 
     def _holds(self, tree: _Tree, found: dict[int, int], item: Item) -> bool:
         if isinstance(tree, _PhraseLeaf):
             return bool(found.get(tree.pid, 0) & tree.mask)
         if isinstance(tree, _RegexLeaf):
             pattern = tree.term.pattern
-            return any(pattern.search(plain) for field in tree.fields for plain in item.plain[field])
+            return any(pattern.search(plain) for field in tree.fields for plain in item.plain(field))
         if tree.any is not None and not any(self._holds(t, found, item) for t in tree.any):
             return False
         if tree.all is not None and not all(self._holds(t, found, item) for t in tree.all):
@@ -175,9 +243,11 @@ class Router:
                 continue
             if self._holds(tree, found, item):
                 taken.append(index)
-        for index, rule in enumerate(self.rules):
-            if rule.unrouted and not taken and (rule.sources is None or item.source in rule.sources):
-                taken.append(index)
+        if not taken:
+            for index in self.unrouted:
+                sources = self.rules[index].sources
+                if sources is None or item.source in sources:
+                    taken.append(index)
         return [(self.rules[i].slug, i) for i in sorted(taken)]
 
     def route_with_hits(self, item: Item) -> dict[str, tuple[Hit, ...]]:
@@ -197,7 +267,7 @@ class Router:
             return [Hit(self.phrases[tree.pid].source, field, "")]
         if isinstance(tree, _RegexLeaf):
             for field in tree.fields:
-                for plain in item.plain[field]:
+                for plain in item.plain(field):
                     if found_text := tree.term.pattern.search(plain):
                         return [Hit(tree.term.source, field, found_text.group(0))]
             return []
