@@ -182,6 +182,8 @@ def _group(
 
 
 def _describe(term: Term) -> str:
+    if isinstance(term, Group) and term.label:
+        return term.label
     if isinstance(term, Group):
         parts = [
             f"{key}: [{', '.join(_describe(t) for t in terms)}]"

@@ -61,6 +61,7 @@ class Group:
     all: tuple[Term, ...] | None = None
     none: tuple[Term, ...] | None = None
     fields: tuple[Field, ...] | None = None  # None: inherit from the enclosing group
+    label: str | None = None  # "@name" when the group is a named term list
 
 
 Term = Phrase | Regex | Group
@@ -105,22 +106,21 @@ class RuleSet:
 
 
 def load_rules(rules_dir: Path, source_names: Iterable[str] | None = None) -> RuleSet:
-    """Load every rules_dir/*.toml not starting with '_'; raise ConfigError listing all problems.
+    """Load every rules_dir/*.toml; raise ConfigError listing all problems.
 
-    With `source_names`, a rule naming an unknown source is a problem too.
+    Files starting with '_' are not feeds: they may hold `[terms]` lists that rules use
+    as "@name". With `source_names`, a rule naming an unknown source is a problem too.
     """
     if not rules_dir.is_dir():
         raise ConfigError([f"{rules_dir}: rules folder not found"])
     known = frozenset(source_names) if source_names is not None else None
     problems: list[str] = []
-    rules: list[Rule] = []
-    digest = hashlib.sha256()
+    digest = hashlib.sha256()  # over every file, term lists included: they change routing
+    parsed: list[tuple[Path, dict[str, Any]]] = []
     for path in sorted(rules_dir.glob("*.toml")):
-        if path.name.startswith("_"):
-            continue
         try:
             data = path.read_bytes()
-            raw = tomllib.loads(data.decode("utf-8"))
+            parsed.append((path, tomllib.loads(data.decode("utf-8"))))
         except (OSError, UnicodeDecodeError) as e:
             problems.append(f"{path}: cannot read: {e}")
             continue
@@ -128,16 +128,68 @@ def load_rules(rules_dir: Path, source_names: Iterable[str] | None = None) -> Ru
             problems.append(f"{path}: TOML syntax error: {e}")
             continue
         digest.update(path.name.encode() + b"\0" + data + b"\0")
-        reader = _RuleReader(path, known)
+    lists = TermLists([(path, raw) for path, raw in parsed if path.name.startswith("_")])
+    rules: list[Rule] = []
+    for path, raw in parsed:
+        if path.name.startswith("_"):
+            continue
+        reader = _RuleReader(path, known, lists)
         rule = reader.rule(raw)
         problems.extend(reader.problems)
         if rule is not None:
             rules.append(rule)
+    problems.extend(lists.problems)
     if not rules and not problems:
         problems.append(f"{rules_dir}: no rule files (*.toml) found")
     if problems:
         raise ConfigError(problems)
     return RuleSet(rules=tuple(rules), fingerprint=digest.hexdigest())
+
+
+class TermLists:
+    """Named term lists from the `[terms]` tables of `_*.toml` files, resolved on first use.
+
+    "@name" stands for a group that holds when any term of the list matches, wherever it
+    is used (in `all`, "@uighur" means "some spelling of Uighur", not every spelling).
+    Lists may use other lists; a cycle is an error.
+    """
+
+    def __init__(self, files: list[tuple[Path, dict[str, Any]]]) -> None:
+        self.problems: list[str] = []
+        self.raw: dict[str, tuple[Path, Any]] = {}
+        self.resolved: dict[str, Group | None] = {}
+        self.resolving: list[str] = []
+        for path, table in files:
+            for key in table:
+                if key != "terms":
+                    self.problems.append(f"{path}: {key}: unknown key (a '_' file holds only [terms])")
+            terms = table.get("terms", {})
+            if not isinstance(terms, dict):
+                self.problems.append(f"{path}: terms: expected a table of lists")
+                continue
+            for name, value in terms.items():
+                if name in self.raw:
+                    self.problems.append(f"{path}: terms.{name}: also defined in {self.raw[name][0]}")
+                    continue
+                self.raw[name] = (path, value)
+
+    def get(self, name: str) -> Group | None:
+        """The group for "@name"; None (and a problem recorded) when it cannot be built."""
+        if name in self.resolved:
+            return self.resolved[name]
+        path, value = self.raw[name]
+        if name in self.resolving:
+            cycle = " -> ".join(f"@{n}" for n in [*self.resolving[self.resolving.index(name) :], name])
+            self.problems.append(f"{path}: terms.{name}: term lists refer to each other in a cycle: {cycle}")
+            return None
+        self.resolving.append(name)
+        reader = _RuleReader(path, None, self)
+        terms = reader.terms(value, f"terms.{name}")
+        self.resolving.pop()
+        self.problems.extend(reader.problems)
+        group = Group(any=terms, label=f"@{name}") if terms and not reader.problems else None
+        self.resolved[name] = group
+        return group
 
 
 def compile_term(raw: str) -> Phrase | Regex:
@@ -158,9 +210,10 @@ def compile_term(raw: str) -> Phrase | Regex:
 
 
 class _RuleReader:
-    def __init__(self, path: Path, known_sources: frozenset[str] | None) -> None:
+    def __init__(self, path: Path, known_sources: frozenset[str] | None, lists: TermLists) -> None:
         self.path = path
         self.known_sources = known_sources
+        self.lists = lists
         self.problems: list[str] = []
 
     def problem(self, key: str, message: str) -> None:
@@ -261,7 +314,14 @@ class _RuleReader:
         terms: list[Term] = []
         for i, item in enumerate(raw):
             place = f"{where}[{i}]"
-            if isinstance(item, str):
+            if isinstance(item, str) and item.startswith("@"):
+                name = item[1:]
+                if name not in self.lists.raw:
+                    defined = ", ".join(f"@{n}" for n in sorted(self.lists.raw)) or "none"
+                    self.problem(place, f"unknown term list {item!r} (defined: {defined})")
+                elif (group := self.lists.get(name)) is not None:
+                    terms.append(group)
+            elif isinstance(item, str):
                 try:
                     terms.append(compile_term(item))
                 except ValueError as e:
