@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("feed", metavar="FILE_OR_URL")
     route.add_argument("--source", metavar="NAME", help="treat the items as coming from this source")
     explain = commands.add_parser("explain", help="why a stored entry is (not) in each feed")
-    explain.add_argument("entry", metavar="ENTRY", help="a stored entry's id or link")
+    explain.add_argument("entry", metavar="ENTRY", help="a stored entry's id or link, or part of its title")
     reroute = commands.add_parser("reroute", help="re-apply the current rules to every stored entry")
     reroute.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
     commands.add_parser("status", help="per source and per derived feed state")
@@ -146,11 +146,18 @@ def cmd_explain(config: Config, args: argparse.Namespace) -> int:
     rules = _rules(config)
     store = Store.open(config.state_dir)
     try:
-        found = store.find_entries(args.entry)
+        found = store.find_entries(args.entry) or store.find_by_title(args.entry)
     finally:
         store.close()
     if not found:
-        print(f"error: no stored entry has the id or link {args.entry!r}", file=sys.stderr)
+        print(
+            f"error: no stored entry has the id, link or a title containing {args.entry!r}", file=sys.stderr
+        )
+        return EXIT_FAILED
+    if len(found) > 1 and not any(args.entry in (e.atom_id, e.data.guid, e.data.link) for e in found):
+        print(f"error: {len(found)} stored entries have a title containing {args.entry!r}:", file=sys.stderr)
+        for entry in found[:20]:
+            print(f"  {entry.data.title}\n    {entry.data.link or entry.atom_id}", file=sys.stderr)
         return EXIT_FAILED
     for entry in found:
         print(f"{entry.data.title}\n  id: {entry.atom_id}\n  source: {entry.source}")
@@ -167,7 +174,10 @@ def cmd_explain(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_reroute(config: Config, args: argparse.Namespace) -> int:
-    report = pipeline.reroute_and_publish(config, _rules(config), _now(), dry_run=args.dry_run)
+    progress = _progress_bar if sys.stderr.isatty() else None
+    report = pipeline.reroute_and_publish(
+        config, _rules(config), _now(), dry_run=args.dry_run, progress=progress
+    )
     changes = report.changes
     for change in changes:
         print(f"{change.slug}: {len(change.entering)} entering, {len(change.leaving)} leaving")
@@ -182,6 +192,17 @@ def cmd_reroute(config: Config, args: argparse.Namespace) -> int:
     for name in report.removed:
         print(f"removed {config.output_dir / name}")
     return EXIT_OK
+
+
+def _progress_bar(done: int, total: int) -> None:
+    """A bar on stderr for long reroutes; only drawn on a terminal."""
+    if total < 2000:
+        return
+    width = 40
+    filled = width * done // total
+    print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end="", file=sys.stderr)
+    if done == total:
+        print(file=sys.stderr)
 
 
 def cmd_status(config: Config, args: argparse.Namespace) -> int:

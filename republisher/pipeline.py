@@ -271,29 +271,36 @@ class RouteChange:
     leaving: tuple[StoredEntry, ...]
 
 
+Progress = Callable[[int, int], None]  # (done, total)
+
+
 def plan_reroute(
-    store: Store, router: Router
+    store: Store, router: Router, progress: Progress | None = None
 ) -> tuple[list[RouteChange], dict[tuple[str, str], dict[str, Hits]]]:
     """What the current rules would change: per feed, entries entering and leaving."""
     entering: dict[str, list[StoredEntry]] = {}
     leaving: dict[str, list[StoredEntry]] = {}
     new_routes: dict[tuple[str, str], dict[str, Hits]] = {}
-    for entry in store.all_entries():
+    old_routes = store.all_routes()
+    total = store.entry_count()
+    for done, entry in enumerate(store.all_entries(), start=1):
         routes = routes_for(router, entry)
-        old = store.routes_of(entry.source, entry.key)
+        old = old_routes.get((entry.source, entry.key), set())
         new_routes[(entry.source, entry.key)] = routes
-        for slug in routes.keys() - old.keys():
+        for slug in routes.keys() - old:
             entering.setdefault(slug, []).append(entry)
-        for slug in old.keys() - routes.keys():
+        for slug in old - routes.keys():
             leaving.setdefault(slug, []).append(entry)
+        if progress is not None and (done % 500 == 0 or done == total):
+            progress(done, total)
     slugs = sorted(entering.keys() | leaving.keys())
     changes = [RouteChange(s, tuple(entering.get(s, ())), tuple(leaving.get(s, ()))) for s in slugs]
     return changes, new_routes
 
 
-def reroute(store: Store, rules: RuleSet) -> list[RouteChange]:
+def reroute(store: Store, rules: RuleSet, progress: Progress | None = None) -> list[RouteChange]:
     """Apply the current rules to every stored entry, in one transaction."""
-    changes, new_routes = plan_reroute(store, Router(rules.rules))
+    changes, new_routes = plan_reroute(store, Router(rules.rules), progress)
     with store.transaction():
         for (source, key), routes in new_routes.items():
             store.set_routes(source, key, routes)
@@ -301,14 +308,16 @@ def reroute(store: Store, rules: RuleSet) -> list[RouteChange]:
     return changes
 
 
-def reroute_and_publish(config: Config, rules: RuleSet, now: datetime, *, dry_run: bool) -> RerouteReport:
+def reroute_and_publish(
+    config: Config, rules: RuleSet, now: datetime, *, dry_run: bool, progress: Progress | None = None
+) -> RerouteReport:
     """`reroute`: apply the current rules to every stored entry, then rewrite changed feeds."""
     with poll_lock(config.state_dir):
         store = Store.open(config.state_dir)
         try:
             if dry_run:
-                return RerouteReport(plan_reroute(store, Router(rules.rules))[0], (), ())
-            changes = reroute(store, rules)
+                return RerouteReport(plan_reroute(store, Router(rules.rules), progress)[0], (), ())
+            changes = reroute(store, rules, progress)
             written, removed = publish(store, config, rules, now)
         finally:
             store.close()

@@ -268,6 +268,18 @@ class Store:
             _route_rows(source, key, routes),
         )
 
+    def all_routes(self) -> dict[tuple[str, str], set[str]]:
+        """(source, key) -> slugs of the feeds the entry is routed to."""
+        routes: dict[tuple[str, str], set[str]] = {}
+        for source, key, slug in self.db.execute("SELECT source, key, slug FROM routes"):
+            routes.setdefault((source, key), set()).add(slug)
+        return routes
+
+    def find_by_title(self, fragment: str) -> list[StoredEntry]:
+        """Entries whose title contains the fragment, ignoring case."""
+        pattern = "%" + fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return self._entries("WHERE json_extract(e.data, '$.title') LIKE ? ESCAPE '\\'", (pattern,))
+
     def routes_of(self, source: str, key: str) -> dict[str, Hits]:
         rows = self.db.execute("SELECT slug, hits FROM routes WHERE source = ? AND key = ?", (source, key))
         return {slug: [tuple(h) for h in json.loads(hits)] for slug, hits in rows}

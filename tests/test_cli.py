@@ -135,3 +135,48 @@ def test_poll_exit_code_1_when_a_source_fails(project: Project, capsys: pytest.C
     out = capsys.readouterr().out
     assert "gone: FAILED: cannot read file" in out
     assert "guardian-uighurs: 20 entries: 20 new, 0 changed" in out
+
+
+def test_explain_by_title_fragment(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    project.write_config({"guardian-uighurs": str(SAMPLE)})
+    config = str(project.config)
+    assert main(["--config", config, "poll"]) == 0
+    capsys.readouterr()
+    assert main(["--config", config, "explain", "extradition treaty"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Pressure on Turkey to protect Uighurs as China ratifies extradition treaty\n")
+    assert "diplomacy: ROUTED" in out and "matched 'treaty' in title" in out
+    assert "forced-labour: not routed" in out and "missing (no `any` term matched)" in out
+
+    assert main(["--config", config, "explain", "china"]) == 1
+    err = capsys.readouterr().err
+    assert "stored entries have a title containing 'china'" in err
+
+    assert main(["--config", config, "explain", "no such story"]) == 1
+
+
+def test_explain_names_the_exclusion(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    project.write_config({"guardian-uighurs": str(SAMPLE)})
+    (project.rules / "no-olympics.toml").write_text(
+        'title = "N"\n[match]\nany = ["boycott*"]\nnone = ["olympic*"]\n', encoding="utf-8"
+    )
+    config = str(project.config)
+    assert main(["--config", config, "poll"]) == 0
+    capsys.readouterr()
+    assert main(["--config", config, "explain", "British Olympians"]) == 0
+    out = capsys.readouterr().out
+    assert "no-olympics: not routed" in out
+    assert "matched 'boycott*' in title" in out
+    assert "excluded by 'olympic*' in summary: …to boycott next year’s Winter Olympics" in out
+
+
+def test_progress_bar_only_for_long_reroutes(capsys: pytest.CaptureFixture[str]) -> None:
+    from republisher.cli import _progress_bar
+
+    _progress_bar(10, 100)
+    assert capsys.readouterr().err == ""
+    _progress_bar(2500, 5000)
+    _progress_bar(5000, 5000)
+    err = capsys.readouterr().err
+    assert "\r[####################....................] 2500/5000" in err
+    assert err.endswith("] 5000/5000\n")
