@@ -120,3 +120,26 @@ def test_index_files_list_every_feed(polled: Project) -> None:
         assert f'href="http://feeds.example.org/topics/{slug}.atom"' in page
     assert "<script" not in page
     assert "Xinjiang: more than half a million forced to pick cotton" in page
+
+
+HELDOUT = Path(__file__).parent / "data" / "heldout-labels.toml"
+HELDOUT_ARTICLES = tomllib.loads(HELDOUT.read_text(encoding="utf-8"))["article"]
+
+
+@pytest.mark.parametrize("article", HELDOUT_ARTICLES, ids=[a["title"][:50] for a in HELDOUT_ARTICLES])
+def test_shipped_rules_generalise_to_articles_they_were_not_written_for(article: dict[str, object]) -> None:
+    from republisher.match import Item, judge_all
+    from republisher.models import EntryData
+    from republisher.rules import load_rules
+
+    rules = load_rules(Path(__file__).resolve().parent.parent / "rules")
+    entry = EntryData(
+        guid=None,
+        title=str(article["title"]),
+        link=None,
+        summary=str(article["summary"]),
+        content=None,
+        author=None,
+    )
+    routed = {v.slug for v in judge_all(rules.rules, Item.from_entry(entry, "guardian-uighurs")) if v.routed}
+    assert routed == set(article["feeds"])  # type: ignore[arg-type]
