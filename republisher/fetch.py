@@ -36,8 +36,8 @@ from republisher.errors import FetchError
 from republisher.models import FetchResult
 
 ACCEPT = (
-    "application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, "
-    "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.1"
+    "application/atom+xml, application/rss+xml, application/feed+json, application/rdf+xml;q=0.9, "
+    "application/xml;q=0.8, text/xml;q=0.8, application/json;q=0.8, */*;q=0.1"
 )
 MAX_REDIRECTS = 5
 PERMANENT_REDIRECTS = frozenset({301, 308})

@@ -13,15 +13,17 @@ import re
 import time
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import feedparser
 import feedparser.mixin
+import feedparser.sanitizer
+import feedparser.urls
 
-from republisher import text
+from republisher import jsonfeed, text
 from republisher.errors import ParseError
 from republisher.identity import is_absolute_iri
 from republisher.models import Category, EntryData, FeedData, SourceMeta
+from republisher.text import XML_FORBIDDEN, clean, web_url
 
 # feedparser resolves a permalink guid against the document URL, so "12345" fetched from
 # old.example.org and, after a move, from new.example.org would be two different items.
@@ -29,28 +31,6 @@ from republisher.models import Category, EntryData, FeedData, SourceMeta
 feedparser.mixin._FeedParserMixin.can_be_relative_uri = (
     feedparser.mixin._FeedParserMixin.can_be_relative_uri - {"id"}
 )
-
-# Characters XML 1.0 forbids; one of them would make the whole output file unreadable.
-_XML_FORBIDDEN = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def clean(value: str | None) -> str | None:
-    """Drop XML-forbidden characters; empty strings become None."""
-    if value is None:
-        return None
-    value = _XML_FORBIDDEN.sub("", value).strip()
-    return value or None
-
-
-def _web_url(value: str | None, base: str) -> str | None:
-    """An absolute http(s) URL, resolved against base; anything else is dropped."""
-    value = clean(value)
-    if value is None:
-        return None
-    if value.startswith(("https://", "http://")):
-        return value  # already absolute: skip urljoin, which is costly on every link and tag
-    resolved = urljoin(base, value)
-    return resolved if urlsplit(resolved).scheme in ("http", "https") else None
 
 
 def _time(parsed: time.struct_time | None) -> datetime | None:
@@ -121,7 +101,7 @@ def _drop_forbidden_references(body: bytes) -> bytes:
     def keep(found: re.Match[bytes]) -> bytes:
         hex_digits, decimal = found.groups()
         code = int(hex_digits, 16) if hex_digits else int(decimal)
-        if code > 0x10FFFF or _XML_FORBIDDEN.match(chr(code)):
+        if code > 0x10FFFF or XML_FORBIDDEN.match(chr(code)):
             return b""
         return found.group(0)
 
@@ -152,8 +132,17 @@ def _drop_invalid_utf8(body: bytes, content_type: str | None) -> bytes:
     return body
 
 
+def sanitize_fragment(fragment: str, base: str) -> str:
+    """HTML made safe as feedparser makes feed content safe, with links made absolute."""
+    safe = feedparser.sanitizer._sanitize_html(fragment, "utf-8", "text/html")
+    resolved: str = feedparser.urls.resolve_relative_uris(safe, base, "utf-8", "text/html")
+    return resolved
+
+
 def parse_feed(body: bytes, url: str, content_type: str | None = None) -> FeedData:
-    """Parse an RSS/Atom body fetched from url. Raises ParseError when it is not a feed."""
+    """Parse an RSS, Atom or JSON Feed body fetched from url. ParseError when it is not a feed."""
+    if jsonfeed.looks_like_json_feed(body, content_type):
+        return jsonfeed.parse_json_feed(body, url, sanitize_fragment)
     refuse_entity_declarations(body, url)
     body = _drop_invalid_utf8(_drop_forbidden_references(body), content_type)
     headers = {"content-location": url}
@@ -172,7 +161,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> FeedDa
     if parsed.bozo and parsed.entries and "SAXParseException" in type(error).__name__:
         warning = f"malformed XML ({error}); kept {len(parsed.entries)} entries"
     feed = parsed.feed
-    link = _web_url(feed.get("link"), url)
+    link = web_url(feed.get("link"), url)
     meta = SourceMeta(
         title=_plain(feed.get("title_detail")) or url,
         id=_feed_id(feed.get("id"), link, url),
@@ -206,7 +195,7 @@ def _not_a_feed_reason(body: bytes, parsed: Any) -> str:
 
 
 def _entry(e: Any, base: str) -> EntryData:
-    link = _web_url(e.get("link"), base)
+    link = web_url(e.get("link"), base)
     summary = _html(e.get("summary_detail"))
     contents = e.get("content") or []
     content = _html(contents[0]) if contents else None
@@ -216,7 +205,7 @@ def _entry(e: Any, base: str) -> EntryData:
     author_detail = e.get("author_detail") or {}
     author = clean(author_detail.get("name")) or clean(e.get("author"))
     categories = tuple(
-        Category(term=term, scheme=_web_url(t.get("scheme"), base), label=clean(t.get("label")))
+        Category(term=term, scheme=web_url(t.get("scheme"), base), label=clean(t.get("label")))
         for t in e.get("tags") or []
         if (term := clean(t.get("term")))
     )

@@ -6,11 +6,35 @@ import re
 import sys
 import unicodedata
 from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
 
 # Letters and digits make words; everything else (spaces, hyphens, punctuation,
 # straight or curly quotes) separates them, so all of those count alike.
 _WORD = re.compile(r"[^\W_]+")
 _SPACE = re.compile(r"\s+")
+# Characters XML 1.0 forbids; one of them would make the whole output file unreadable.
+XML_FORBIDDEN = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def clean(value: str | None) -> str | None:
+    """Drop XML-forbidden characters; empty strings become None."""
+    if value is None:
+        return None
+    value = XML_FORBIDDEN.sub("", value).strip()
+    return value or None
+
+
+def web_url(value: str | None, base: str) -> str | None:
+    """An absolute http(s) URL, resolved against base; anything else is dropped."""
+    value = clean(value)
+    if value is None:
+        return None
+    if value.startswith(("https://", "http://")):
+        return value  # already absolute: skip urljoin, which is costly on every link and tag
+    resolved = urljoin(base, value)
+    return resolved if urlsplit(resolved).scheme in ("http", "https") else None
+
+
 # A separator that never occurs inside a phrase: keeps phrases from spanning two
 # categories of the same entry.
 BOUNDARY = "|"

@@ -374,10 +374,8 @@ NOT_A_FEED = {
     "empty body": (b"", "empty body"),
     "whitespace-only body": (b" \r\n\t\n", "empty body"),
     "garbage bytes": (GARBAGE, "not an RSS or Atom feed"),
-    "json document": (
-        b'{"version": "https://jsonfeed.org/version/1.1", "items": []}',
-        "not an RSS or Atom feed",
-    ),
+    "json that is not a json feed": (b'{"hello": "world"}', "JSON, but not a JSON Feed"),
+    "broken json": (b'{"version": "https://jsonfeed.org/version/1.1", "items": [', "not valid JSON"),
 }
 
 
