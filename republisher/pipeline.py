@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from republisher import identity, schedule
@@ -356,7 +356,8 @@ def publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tupl
     for slug in removed:
         (out / f"{slug}.atom").unlink(missing_ok=True)
     for rule in rules.rules:
-        entries = store.feed_entries(rule.slug, config.max_entries)
+        since = now - timedelta(seconds=rule.max_age) if rule.max_age else None
+        entries = store.feed_entries(rule.slug, rule.max_entries or config.max_entries, since)
         document = render_feed(rule, entries, config.base_url, first_written[rule.slug])
         if write_if_changed(out / f"{rule.slug}.atom", document):
             written.append(f"{rule.slug}.atom")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from republisher import text
+from republisher.config import parse_duration
 from republisher.errors import ConfigError
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
@@ -93,6 +94,9 @@ class Rule:
     match: Group | None  # None for an `unrouted` feed
     unrouted: bool
     examples: tuple[Example, ...]
+    max_entries: int | None = None  # overrides config's max_entries for this feed
+    max_age: float | None = None  # seconds: older entries are left out of the feed (not the store)
+    merge_duplicates: bool = True  # one story carried by several sources appears once
 
 
 @dataclass(frozen=True)
@@ -223,7 +227,17 @@ class _RuleReader:
         slug = self.path.stem
         if not SLUG.match(slug):
             self.problem("(file name)", "must be lowercase letters, digits, '-' or '_'")
-        allowed = {"title", "subtitle", "sources", "match", "unrouted", "examples"}
+        allowed = {
+            "title",
+            "subtitle",
+            "sources",
+            "match",
+            "unrouted",
+            "examples",
+            "max_entries",
+            "max_age",
+            "merge_duplicates",
+        }
         for key in raw:
             if key not in allowed:
                 self.problem(key, "unknown key")
@@ -245,6 +259,23 @@ class _RuleReader:
             else:
                 self.problem("match", "expected a table")
         examples = self.examples(raw.get("examples", []))
+        max_entries = raw.get("max_entries")
+        if max_entries is not None and (
+            not isinstance(max_entries, int) or isinstance(max_entries, bool) or max_entries < 1
+        ):
+            self.problem("max_entries", f"expected a whole number of at least 1, got {max_entries!r}")
+        max_age: float | None = None
+        if "max_age" in raw:
+            try:
+                max_age = parse_duration(raw["max_age"]) if isinstance(raw["max_age"], str) else None
+            except ValueError as e:
+                self.problem("max_age", str(e))
+            else:
+                if max_age is None:
+                    self.problem("max_age", 'expected a duration such as "90d"')
+        merge = raw.get("merge_duplicates", True)
+        if not isinstance(merge, bool):
+            self.problem("merge_duplicates", "expected true or false")
         if self.problems:
             return None
         return Rule(
@@ -256,6 +287,9 @@ class _RuleReader:
             match=match,
             unrouted=unrouted,
             examples=examples,
+            max_entries=max_entries,
+            max_age=max_age,
+            merge_duplicates=merge,
         )
 
     def string(self, raw: dict[str, Any], key: str, *, required: bool, where: str = "") -> str:

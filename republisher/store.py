@@ -303,12 +303,12 @@ class Store:
             for source, key, atom_id, first_seen, changed_at, data, origin in rows
         ]
 
-    def feed_entries(self, slug: str, limit: int) -> list[StoredEntry]:
-        """The newest `limit` entries routed to a derived feed, newest first."""
+    def feed_entries(self, slug: str, limit: int, since: datetime | None = None) -> list[StoredEntry]:
+        """The newest `limit` entries routed to a derived feed (dated `since` or later), newest first."""
         return self._entries(
-            "JOIN routes r ON r.source = e.source AND r.key = e.key WHERE r.slug = ? "
+            "JOIN routes r ON r.source = e.source AND r.key = e.key WHERE r.slug = ? AND e.sort_time >= ? "
             "ORDER BY e.sort_time DESC, e.atom_id LIMIT ?",
-            (slug, limit),
+            (slug, _iso(since) or "", limit),
         )
 
     def all_entries(self) -> Iterator[StoredEntry]:

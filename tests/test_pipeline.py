@@ -209,3 +209,43 @@ def test_output_survives_a_restart_byte_for_byte(project: Project, tmp_path: Pat
     (project.public / "surveillance.atom").unlink()
     assert poll(project) == 0
     assert project.feed("surveillance") == first
+
+
+def test_retention_per_feed_and_loosening_brings_entries_back(
+    project: Project, feed_server: FeedServer
+) -> None:
+    items = [(n, f"Sanctions round {n}") for n in range(1, 8)]  # dated 1 to 7 February 2021
+    feed_server.routes["/a"] = Response(200, rss(*items))
+    project.write_config({"a": feed_server.url("/a")})
+    rule = project.rules / "diplomacy.toml"
+    original = rule.read_text(encoding="utf-8")
+    rule.write_text("max_entries = 2\n" + original, encoding="utf-8")
+    assert poll(project) == 0
+    assert entry_titles(project, "diplomacy") == ["Sanctions round 7", "Sanctions round 6"]
+    assert len(entry_titles(project, "surveillance")) == 0
+
+    # max_age counts back from now: nothing published in February 2021 is younger than 30 days.
+    rule.write_text('max_age = "30d"\n' + original, encoding="utf-8")
+    assert poll(project) == 0
+    assert entry_titles(project, "diplomacy") == []
+    assert problems(project.feed("diplomacy")) == []
+
+    rule.write_text(original, encoding="utf-8")
+    assert poll(project) == 0
+    assert len(entry_titles(project, "diplomacy")) == 7, "the store kept them all"
+
+
+def test_future_dated_entries_are_placed_at_first_seen(project: Project, feed_server: FeedServer) -> None:
+    body = RSS.format(
+        items="<item><title>Sanctions from the future</title><link>https://news.example.com/f</link>"
+        "<pubDate>Mon, 01 Jan 2035 00:00:00 GMT</pubDate></item>"
+        + ITEM.format(n=1, title="Sanctions of the past", summary="x")
+    ).encode()
+    feed_server.routes["/a"] = Response(200, body)
+    project.write_config({"a": feed_server.url("/a")})
+    assert poll(project) == 0
+    root = ET.fromstring(project.feed("diplomacy"))
+    entries = root.findall(ATOM + "entry")
+    assert entries[0].findtext(ATOM + "title") == "Sanctions from the future"
+    assert not (entries[0].findtext(ATOM + "updated") or "").startswith("2035"), "never dated in the future"
+    assert not (root.findtext(ATOM + "updated") or "").startswith("2035")

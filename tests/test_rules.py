@@ -532,3 +532,26 @@ def test_failing_example_of_an_unrouted_feed(tmp_path: Path) -> None:
     other = UNROUTED + '[[examples]]\ntitle = "Cotton prices fall"\nrouted = true\n'
     failures = failing_examples(load(tmp_path, {"cotton": COTTON, "other": other}).rules)
     assert [(f.rule.slug, f.example.title) for f in failures] == [("other", "Cotton prices fall")]
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("max_entries = 0", "max_entries: expected a whole number of at least 1"),
+        ('max_entries = "5"', "max_entries: expected a whole number"),
+        ('max_age = "soon"', "max_age: bad duration 'soon'"),
+        ("max_age = 30", "max_age: expected a duration"),
+        ('merge_duplicates = "yes"', "merge_duplicates: expected true or false"),
+    ],
+    ids=["zero entries", "entries as text", "bad duration", "age as a number", "merge not a bool"],
+)
+def test_retention_keys_are_checked(tmp_path: Path, extra: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, {"feed": f'title = "T"\n{extra}\n{OK_MATCH}'})
+    assert f"feed.toml: {expected}" in str(caught.value)
+
+
+def test_retention_keys_are_read(tmp_path: Path) -> None:
+    rules = load(tmp_path, {"feed": f'title = "T"\nmax_entries = 5\nmax_age = "90d"\n{OK_MATCH}'})
+    (rule,) = rules.rules
+    assert (rule.max_entries, rule.max_age, rule.merge_duplicates) == (5, 90 * 86400.0, True)
