@@ -89,6 +89,8 @@ def cmd_poll(config: Config, args: argparse.Namespace) -> int:
     if args.source and config.source(args.source) is None:
         raise ConfigError([f"{config.path}: --source: no source named {args.source!r}"])
     report = pipeline.poll_once(config, _rules(config), _now(), force=args.force, only=args.source)
+    for ping in pipeline.deliver_websub(config, _now()):
+        print(f"websub: {ping.hub}: {ping.topic}: {ping.detail}")
     if not report.outcomes:
         print("no source is due (use --force to poll anyway)")
     for outcome in report.outcomes:

@@ -42,6 +42,9 @@ class ServeConfig:
     port: int = 8080
 
 
+FORMATS = ("atom", "json")
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path
@@ -53,6 +56,8 @@ class Config:
     poll: PollConfig
     serve: ServeConfig
     sources: tuple[SourceConfig, ...]
+    formats: tuple[str, ...] = ("atom",)  # "json" also writes <slug>.json (JSON Feed 1.1)
+    websub_hubs: tuple[str, ...] = ()  # hubs told whenever a derived feed changes
 
     def source(self, name: str) -> SourceConfig | None:
         """The source called `name`, if configured."""
@@ -136,8 +141,8 @@ class _Reader:
         return self.folder / name
 
     def config(self, raw: dict[str, Any]) -> Config:
-        top = {"base_url", "output_dir", "state_dir", "rules_dir", "max_entries"}
-        self.unknown_keys(raw, top | {"poll", "serve", "sources"}, "")
+        top = {"base_url", "output_dir", "state_dir", "rules_dir", "max_entries", "formats"}
+        self.unknown_keys(raw, top | {"poll", "serve", "sources", "websub"}, "")
         base_url = self.get(raw, "base_url", str, "http://localhost:8080/", "")
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -155,10 +160,35 @@ class _Reader:
             poll=poll,
             serve=self.serve_config(self.table(raw, "serve")),
             sources=self.sources(raw.get("sources", []), poll.interval),
+            formats=self.formats(raw.get("formats", ["atom"])),
+            websub_hubs=self.hubs(self.table(raw, "websub")),
         )
         if self.problems:
             raise ConfigError(self.problems)
         return config
+
+    def formats(self, raw: Any) -> tuple[str, ...]:
+        if not isinstance(raw, list) or not all(isinstance(f, str) for f in raw):
+            self.problem("formats", 'expected a list such as ["atom", "json"]')
+            return ("atom",)
+        for i, name in enumerate(raw):
+            if name not in FORMATS:
+                self.problem(f"formats[{i}]", f"unknown format {name!r} (one of {', '.join(FORMATS)})")
+        if "atom" not in raw:
+            self.problem("formats", 'must include "atom": feed ids and links are the Atom files\'')
+        return tuple(dict.fromkeys(f for f in raw if f in FORMATS))
+
+    def hubs(self, raw: dict[str, Any]) -> tuple[str, ...]:
+        self.unknown_keys(raw, {"hubs"}, "websub.")
+        hubs = raw.get("hubs", [])
+        if not isinstance(hubs, list) or not all(isinstance(h, str) for h in hubs):
+            self.problem("websub.hubs", "expected a list of hub URLs")
+            return ()
+        for i, hub in enumerate(hubs):
+            parts = urlsplit(hub)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                self.problem(f"websub.hubs[{i}]", f"must be an absolute http(s) URL, got {hub!r}")
+        return tuple(hubs)
 
     def table(self, raw: dict[str, Any], key: str) -> dict[str, Any]:
         value = raw.get(key, {})

@@ -263,6 +263,18 @@ def _result(response: requests.Response, body: bytes | None, hops: list[int]) ->
     )
 
 
+def post_form(url: str, form: dict[str, str], timeout: float) -> int:
+    """POST a form (a WebSub publish ping); returns the HTTP status. FetchError on failure."""
+    try:
+        response = _session().post(
+            url, data=form, headers={"User-Agent": USER_AGENT}, timeout=timeout, allow_redirects=False
+        )
+    except requests.RequestException as e:
+        raise FetchError(url, _describe(e)) from e
+    response.close()
+    return response.status_code
+
+
 def retry_after(value: str | None, now: datetime) -> float | None:
     """Retry-After in seconds: either delay-seconds or an HTTP date (RFC 9110 10.2.3)."""
     if not value:

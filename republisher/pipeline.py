@@ -14,11 +14,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from republisher import identity, schedule
+from republisher import identity, schedule, websub
 from republisher.atom import STYLESHEET, render_feed, stylesheet
 from republisher.config import Config, SourceConfig
 from republisher.errors import FetchError, ParseError
-from republisher.fetch import Limits, fetch
+from republisher.fetch import Limits, fetch, post_form
 from republisher.indexes import NEWEST_SHOWN, FeedSummary, Headline, render_html, render_opml
 from republisher.isolation import parse_pool
 from republisher.lock import poll_lock
@@ -95,7 +95,8 @@ def poll_once(
        their routes and the source's state; sources with nothing new (304, unchanged,
        failed) have their state written together at the end; failures are recorded,
        never raised;
-    5. publish: rewrite the derived feeds and indexes whose bytes changed.
+    5. publish: rewrite the derived feeds and indexes whose bytes changed, and queue a
+       WebSub ping for each changed feed (delivered by `deliver_websub`, never here).
     """
     with poll_lock(config.state_dir), ExitStack() as stack:
         if parser is None:
@@ -123,6 +124,7 @@ def poll_once(
             for state in quiet:
                 store.put_source_state(state)
         written, removed = publish(store, config, rules, now)
+        queue_websub(store, config, written, now)
     return PollReport(tuple(outcomes), tuple(written), tuple(removed))
 
 
@@ -319,6 +321,7 @@ def reroute_and_publish(
                 return RerouteReport(plan_reroute(store, Router(rules.rules), progress)[0], (), ())
             changes = reroute(store, rules, progress)
             written, removed = publish(store, config, rules, now)
+            queue_websub(store, config, written, now)
         finally:
             store.close()
     return RerouteReport(changes, tuple(written), tuple(removed))
@@ -337,6 +340,25 @@ def reroute_if_rules_changed(store: Store, rules: RuleSet) -> None:
         changes = reroute(store, rules)
         if changes:
             log.info("rules changed: rerouted %d feeds", len(changes))
+
+
+def queue_websub(store: Store, config: Config, written: list[str], now: datetime) -> None:
+    """Queue a ping to every hub for every derived feed file that changed."""
+    topics = [config.base_url + name for name in written if name.endswith((".atom", ".json"))]
+    if config.websub_hubs and topics:
+        with store.transaction():
+            store.queue_pings(config.websub_hubs, topics, now)
+
+
+def deliver_websub(config: Config, now: datetime, budget: float = 15.0) -> list[websub.PingOutcome]:
+    """Send the WebSub pings that are due (after a poll, or from the daemon's own job)."""
+    if not config.websub_hubs:
+        return []
+    store = Store.open(config.state_dir)
+    try:
+        return websub.deliver_pending(store, now, post_form, budget)
+    finally:
+        store.close()
 
 
 def publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tuple[list[str], list[str]]:

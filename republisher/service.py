@@ -91,6 +91,13 @@ class Daemon:
         finally:
             self.ticking.release()
 
+    def ping_hubs(self) -> None:
+        """Deliver the WebSub pings that are due; never raises."""
+        try:
+            pipeline.deliver_websub(self.current[0], datetime.now(UTC))
+        except Exception:
+            log.exception("websub delivery failed unexpectedly")
+
     def reload(self) -> None:
         """Swap in the config and rules on disk if they pass `check`; else keep the running ones."""
         notify("RELOADING=1")
@@ -123,6 +130,8 @@ class Daemon:
         self.scheduler.add_job(
             self.tick, "interval", id="tick", seconds=tick_seconds(config), next_run_time=datetime.now(UTC)
         )
+        # Pings go out from their own job, so a slow hub never holds up a poll.
+        self.scheduler.add_job(self.ping_hubs, "interval", id="websub", seconds=15)
         self.scheduler.start()
         log.info("running: %d sources, %d feeds", len(config.sources), len(rules.rules))
         notify("READY=1")

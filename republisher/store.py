@@ -73,6 +73,16 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX routes_by_entry ON routes (source, key);  -- rerouting and replacing one entry
     """,
+    """
+    CREATE TABLE websub_pending (      -- hubs still to be told that a derived feed changed
+        hub TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_try TEXT NOT NULL,
+        last_error TEXT,
+        PRIMARY KEY (hub, topic)
+    )
+    """,
 )
 
 
@@ -348,6 +358,34 @@ class Store:
     def forget_feed(self, slug: str) -> None:
         self.db.execute("DELETE FROM feeds WHERE slug = ?", (slug,))
         self.db.execute("DELETE FROM routes WHERE slug = ?", (slug,))
+
+    def queue_pings(self, hubs: Iterable[str], topics: Iterable[str], now: datetime) -> None:
+        """Note that each hub must hear of each topic; a newer change restarts the retries."""
+        rows = [(hub, topic, _iso(now)) for hub in hubs for topic in topics]
+        self.db.executemany(
+            "INSERT OR REPLACE INTO websub_pending (hub, topic, attempts, next_try) VALUES (?, ?, 0, ?)", rows
+        )
+
+    def due_pings(self, now: datetime) -> list[tuple[str, str, int]]:
+        """(hub, topic, attempts so far) of the pings due now."""
+        rows = self.db.execute(
+            "SELECT hub, topic, attempts FROM websub_pending WHERE next_try <= ? ORDER BY next_try",
+            (_iso(now),),
+        )
+        return [(hub, topic, attempts) for hub, topic, attempts in rows]
+
+    def ping_done(self, hub: str, topic: str) -> None:
+        self.db.execute("DELETE FROM websub_pending WHERE hub = ? AND topic = ?", (hub, topic))
+
+    def ping_failed(self, hub: str, topic: str, attempts: int, next_try: datetime | None, error: str) -> None:
+        """Record a failed ping; with no next_try the ping is given up."""
+        if next_try is None:
+            self.ping_done(hub, topic)
+            return
+        self.db.execute(
+            "UPDATE websub_pending SET attempts = ?, next_try = ?, last_error = ? WHERE hub = ? AND topic = ?",
+            (attempts, _iso(next_try), error, hub, topic),
+        )
 
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

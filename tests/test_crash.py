@@ -36,8 +36,14 @@ def start_poll(project: Project) -> subprocess.Popen[bytes]:
 
 
 def stored_count(state: Path) -> int:
-    with sqlite3.connect(state / DB_NAME) as db:
-        count: int = db.execute("SELECT count(*) FROM entries").fetchone()[0]
+    """Entries committed so far (0 while the store is still being created)."""
+    if not (state / DB_NAME).exists():
+        return 0
+    try:
+        with sqlite3.connect(state / DB_NAME) as db:
+            count: int = db.execute("SELECT count(*) FROM entries").fetchone()[0]
+    except sqlite3.OperationalError:  # the schema is not there yet
+        return 0
     return count
 
 
@@ -60,7 +66,7 @@ def test_kill_while_a_second_source_is_being_fetched(project: Project, feed_serv
     poll = start_poll(project)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if (project.root / "state" / DB_NAME).exists() and stored_count(project.root / "state") == 20:
+        if stored_count(project.root / "state") == 20:
             break
         time.sleep(0.05)
     poll.send_signal(signal.SIGKILL)

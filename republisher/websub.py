@@ -1,0 +1,65 @@
+"""WebSub publishing: tell each hub when a derived feed changes.
+
+Pings are queued in the store in the same cycle that writes the feed, and delivered
+separately (after a poll, or by the daemon's own job), so a slow or failing hub never
+holds up polling. A failed ping is retried with exponential back-off and given up after
+MAX_ATTEMPTS; a newer change to the same feed restarts its retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from republisher.errors import FetchError
+from republisher.store import Store
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+FIRST_RETRY = 30.0  # seconds; doubles each attempt
+LONGEST_RETRY = 6 * 3600.0
+PING_TIMEOUT = 10.0
+
+Post = Callable[[str, dict[str, str], float], int]  # (url, form, timeout) -> HTTP status
+
+
+@dataclass(frozen=True)
+class PingOutcome:
+    hub: str
+    topic: str
+    ok: bool
+    detail: str
+
+
+def retry_at(now: datetime, attempts: int) -> datetime | None:
+    """When to try again after `attempts` failures; None once it is time to give up."""
+    if attempts >= MAX_ATTEMPTS:
+        return None
+    return now + timedelta(seconds=min(FIRST_RETRY * 2 ** (attempts - 1), LONGEST_RETRY))
+
+
+def deliver_pending(store: Store, now: datetime, post: Post, budget: float = 30.0) -> list[PingOutcome]:
+    """Send the pings that are due, within about `budget` seconds; the rest wait their turn."""
+    outcomes: list[PingOutcome] = []
+    deadline = time.monotonic() + budget
+    for hub, topic, attempts in store.due_pings(now):
+        if time.monotonic() > deadline:
+            break
+        try:
+            status = post(hub, {"hub.mode": "publish", "hub.url": topic}, PING_TIMEOUT)
+            error = None if 200 <= status < 300 else f"HTTP {status}"
+        except FetchError as e:
+            error = e.reason
+        with store.transaction():
+            if error is None:
+                store.ping_done(hub, topic)
+            else:
+                store.ping_failed(hub, topic, attempts + 1, retry_at(now, attempts + 1), error)
+        if error is not None:
+            log.warning("websub: %s about %s: %s", hub, topic, error)
+        outcomes.append(PingOutcome(hub, topic, error is None, error or "published"))
+    return outcomes
