@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from republisher import __version__, pipeline, service
+from republisher import __version__, pipeline, serve, service
 from republisher.config import Config, default_config_path, load_config
 from republisher.errors import ConfigError, FetchError, ParseError, RepublisherError
 from republisher.fetch import Limits, fetch
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     poll.add_argument("--force", action="store_true", help="ignore intervals and back-off")
     poll.add_argument("--source", metavar="NAME", help="poll only this source")
     commands.add_parser("run", help="the daemon: poll each source on its interval; SIGHUP reloads")
+    commands.add_parser("serve", help="serve output_dir over HTTP at [serve] host and port")
     commands.add_parser("check", help="validate config and rules, run every rule's [[examples]]")
     route = commands.add_parser("route", help="dry run: which feeds each item of a feed would go to")
     route.add_argument("feed", metavar="FILE_OR_URL")
@@ -55,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return service.run(path)
+        if args.command == "serve":
+            return serve.serve(load_config(path))
         return _COMMANDS[args.command](load_config(path), args)
     except ConfigError as e:
         for problem in e.problems:
@@ -71,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _setup_logging(args: argparse.Namespace) -> None:
     """One line per event on stderr; journald adds its own timestamps."""
-    daemon = args.command == "run"
+    daemon = args.command in ("run", "serve")
     level = logging.DEBUG if args.debug else logging.INFO if daemon else logging.WARNING
     stamp = "" if os.environ.get("JOURNAL_STREAM") or not daemon else "%(asctime)s "
     logging.basicConfig(level=level, format=stamp + "%(levelname)s %(message)s", stream=sys.stderr)

@@ -17,7 +17,7 @@ from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from republisher import pipeline
+from republisher import pipeline, serve
 from republisher.config import Config, load_config
 from republisher.errors import ConfigError, RepublisherError
 from republisher.isolation import ParsePool
@@ -65,6 +65,7 @@ class Daemon:
         self.wake = threading.Event()
         self.stop_requested = False
         self.reload_requested = False
+        self.server: serve.Server | None = serve.make_server(config) if config.serve.enabled else None
         self.scheduler = BackgroundScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
         )
@@ -110,6 +111,8 @@ class Daemon:
         else:
             self.current = (config, rules)
             self.pool.timeout = config.poll.timeout
+            if self.server is not None:
+                self.server.update(config)  # host and port stay: changing them needs a restart
             self.scheduler.reschedule_job("tick", trigger="interval", seconds=tick_seconds(config))
             self.scheduler.modify_job("tick", next_run_time=datetime.now(UTC))
             log.info("reloaded %s: %d sources, %d feeds", self.path, len(config.sources), len(rules.rules))
@@ -130,6 +133,10 @@ class Daemon:
         self.scheduler.add_job(
             self.tick, "interval", id="tick", seconds=tick_seconds(config), next_run_time=datetime.now(UTC)
         )
+        if self.server is not None:
+            threading.Thread(target=self.server.serve_forever, name="serve", daemon=True).start()
+            host, port = self.server.server_address[:2]
+            log.info("serving %s at http://%s:%s/", config.output_dir, host, port)
         # Pings go out from their own job, so a slow hub never holds up a poll.
         self.scheduler.add_job(self.ping_hubs, "interval", id="websub", seconds=15)
         self.scheduler.start()
@@ -152,6 +159,9 @@ class Daemon:
         notify("STOPPING=1")
         log.info("stopping")
         self.scheduler.shutdown(wait=False)
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
         finished = self.ticking.acquire(timeout=STOP_GRACE)
         self.pool.close()
         if not finished:

@@ -140,3 +140,73 @@ def test_run_refuses_to_start_with_a_failing_example(project: Project) -> None:
     )
     assert result.returncode == 2
     assert "cats.toml: example 'Dogs' is not routed" in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def _get(url: str) -> tuple[int, str, bytes]:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status, response.headers.get("Content-Type", ""), response.read()
+
+
+def test_run_serves_the_output_when_enabled(project: Project, tmp_path: Path) -> None:
+    port = _free_port()
+    project.config.write_text(
+        f'base_url = "http://127.0.0.1:{port}/feeds/"\n[poll]\ninterval = "1h"\n'
+        f'[serve]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\n'
+        f'[[sources]]\nname = "guardian-uighurs"\nurl = "{SAMPLE}"\n'
+    )
+    notify = NotifySocket(tmp_path / "notify.sock")
+    env = dict(os.environ, NOTIFY_SOCKET=str(notify.path))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "republisher.cli", "--config", str(project.config), "run"],
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        notify.wait_for("READY=1")
+        eventually(lambda: (project.public / "diplomacy.atom").exists(), "feeds written")
+        status, kind, body = _get(f"http://127.0.0.1:{port}/feeds/diplomacy.atom")
+        assert status == 200 and kind == "application/atom+xml; charset=utf-8"
+        assert body == (project.public / "diplomacy.atom").read_bytes()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=WAIT) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        notify.sock.close()
+
+
+def test_serve_command_stops_cleanly(project: Project) -> None:
+    port = _free_port()
+    project.write_config({"guardian-uighurs": str(SAMPLE)}, extra=f"[serve]\nport = {port}")
+    subprocess.run(
+        [sys.executable, "-m", "republisher.cli", "--config", str(project.config), "poll"],
+        check=True,
+        timeout=120,
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "republisher.cli", "--config", str(project.config), "serve"],
+        stderr=subprocess.PIPE,
+    )
+    try:
+
+        def answers() -> bool:
+            try:
+                return _get(f"http://127.0.0.1:{port}/topics/")[0] == 200
+            except OSError:
+                return False
+
+        eventually(answers, "serve answers /")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=WAIT) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
