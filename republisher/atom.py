@@ -16,6 +16,7 @@ from feedgen.feed import FeedGenerator
 from republisher import PROJECT_URL, __version__, text
 from republisher.models import SourceMeta, StoredEntry
 from republisher.rules import Rule
+from republisher.stories import Story, with_carriers
 
 STYLESHEET = "feed.xsl"
 # Relative, so that a browser loads the stylesheet from wherever it fetched the feed:
@@ -34,10 +35,17 @@ def feed_url(base_url: str, slug: str) -> str:
     return f"{base_url}{slug}.atom"
 
 
+def json_feed_url(base_url: str, slug: str) -> str:
+    """Public URL of a derived feed's JSON Feed version (when `formats` asks for it)."""
+    return f"{base_url}{slug}.json"
+
+
 class _SourceElement:
-    """feedgen entry extension writing a complete atom:source (feedgen's own lacks id/updated)."""
+    """feedgen entry extension writing what feedgen cannot: a complete atom:source (feedgen's
+    lacks id and updated) and rel="via" links (feedgen drops the rel of entry links)."""
 
     origin: SourceMeta | None = None
+    via: tuple[str, ...] = ()
 
     def extend_ns(self) -> dict[str, str]:
         return {}
@@ -46,6 +54,8 @@ class _SourceElement:
         return item
 
     def extend_atom(self, entry: Any) -> Any:
+        for href in self.via:
+            entry.append(entry.makeelement("link", {"rel": "via", "href": href}))
         origin = self.origin
         if origin is None:
             return entry
@@ -77,8 +87,16 @@ def _title(entry: StoredEntry) -> str:
     return fallback or data.link or "(untitled)"
 
 
-def render_feed(rule: Rule, entries: Sequence[StoredEntry], base_url: str, first_written: datetime) -> bytes:
-    """The Atom document of one derived feed; `entries` newest first."""
+def render_feed(
+    rule: Rule,
+    stories: Sequence[Story],
+    base_url: str,
+    first_written: datetime,
+    *,
+    hubs: Sequence[str] = (),
+    json_alternate: bool = False,
+) -> bytes:
+    """The Atom document of one derived feed; `stories` newest first."""
     self_url = feed_url(base_url, rule.slug)
     fg = FeedGenerator()
     fg.id(self_url)
@@ -86,12 +104,16 @@ def render_feed(rule: Rule, entries: Sequence[StoredEntry], base_url: str, first
     fg.subtitle(rule.subtitle or rule.title)
     fg.link(href=self_url, rel="self", type="application/atom+xml")
     fg.link(href=base_url, rel="alternate", type="text/html")
+    if json_alternate:
+        fg.link(href=json_feed_url(base_url, rule.slug), rel="alternate", type="application/feed+json")
+    for hub in hubs:
+        fg.link(href=hub, rel="hub")
     fg.author({"name": "republisher"})
     fg.generator("republisher", version=__version__, uri=PROJECT_URL)
     # The newest entry's time, never "now": re-rendering the same entries gives the same bytes.
-    fg.updated(max((e.updated_time for e in entries), default=first_written))
-    for entry in entries:
-        _add_entry(fg, entry, rule, base_url)
+    fg.updated(max((s.entry.updated_time for s in stories), default=first_written))
+    for story in stories:
+        _add_entry(fg, story, rule, base_url)
     document: bytes = fg.atom_str(pretty=True, encoding="UTF-8")
     return _with_stylesheet(document)
 
@@ -104,7 +126,8 @@ def _with_stylesheet(document: bytes) -> bytes:
     return declaration + b"\n" + _STYLESHEET_PI + b"\n" + body
 
 
-def _add_entry(fg: FeedGenerator, entry: StoredEntry, rule: Rule, base_url: str) -> None:
+def _add_entry(fg: FeedGenerator, story: Story, rule: Rule, base_url: str) -> None:
+    entry = story.entry
     data = entry.data
     fe = fg.add_entry(order="append")
     fe.id(entry.atom_id)
@@ -117,15 +140,19 @@ def _add_entry(fg: FeedGenerator, entry: StoredEntry, rule: Rule, base_url: str)
         fe.author({"name": data.author})
     else:
         fe.author({"name": entry.origin.title})
-    if data.summary:
-        fe.summary(data.summary, type="html")
-    if data.content:
-        fe.content(data.content, type="html")
+    summary, content = with_carriers(story)
+    if summary:
+        fe.summary(summary, type="html")
+    if content:
+        fe.content(content, type="html")
     elif not data.link:
         # RFC 4287 4.1.1.1: an entry without an alternate link must have content.
-        fe.content(data.summary or _title(entry), type="html")
+        fe.content(summary or _title(entry), type="html")
     for category in data.categories:
         fe.category(term=category.term, scheme=category.scheme, label=category.label)
     fe.category(term=rule.slug, scheme=base_url, label=rule.title)
     fe.register_extension("republisher_source", _SourceElement, atom=True, rss=False)
     fe.republisher_source.origin = entry.origin
+    fe.republisher_source.via = tuple(
+        dict.fromkeys(o.data.link for o in story.also if o.data.link and o.data.link != data.link)
+    )

@@ -13,7 +13,7 @@ from email.utils import format_datetime
 from xml.etree import ElementTree as ET
 
 from republisher import PROJECT_URL, __version__
-from republisher.atom import feed_url
+from republisher.atom import feed_url, json_feed_url
 
 
 @dataclass(frozen=True)
@@ -113,15 +113,26 @@ import <a href="index.opml">all of them at once (OPML)</a>.</p>
 """
 
 
-def render_html(feeds: Sequence[FeedSummary], base_url: str, title: str = "republisher feeds") -> bytes:
-    """A small accessible page listing each feed with its newest entries; no scripts."""
+def render_html(
+    feeds: Sequence[FeedSummary], base_url: str, title: str = "republisher feeds", *, json: bool = False
+) -> bytes:
+    """A small accessible page listing each feed with its newest entries; no scripts.
+
+    With `json`, each feed's JSON Feed version is advertised and linked too.
+    """
     e = html.escape
     alternates = "\n".join(
         f'<link rel="alternate" type="application/atom+xml" title="{e(f.title)}" '
         f'href="{e(feed_url(base_url, f.slug))}">'
+        + (
+            f'\n<link rel="alternate" type="application/feed+json" title="{e(f.title)} (JSON Feed)" '
+            f'href="{e(json_feed_url(base_url, f.slug))}">'
+            if json
+            else ""
+        )
         for f in feeds
     )
-    sections = "\n".join(_section(f, base_url) for f in feeds) or "<p>No feeds are configured yet.</p>"
+    sections = "\n".join(_section(f, base_url, json) for f in feeds) or "<p>No feeds are configured yet.</p>"
     page = _PAGE.format(
         title=e(title),
         alternates=alternates,
@@ -132,9 +143,15 @@ def render_html(feeds: Sequence[FeedSummary], base_url: str, title: str = "repub
     return page.encode("utf-8")
 
 
-def _section(feed: FeedSummary, base_url: str) -> str:
+def _section(feed: FeedSummary, base_url: str, json: bool = False) -> str:
     e = html.escape
     url = e(feed_url(base_url, feed.slug))
+    json_link = (
+        f' · <a href="{e(json_feed_url(base_url, feed.slug))}" type="application/feed+json" '
+        f'aria-label="{e(feed.title)} as JSON Feed">JSON Feed</a>'
+        if json
+        else ""
+    )
     # Ids from the slug are unique per page (slugs are file names) and valid in HTML5.
     heading = f"feed-{e(feed.slug)}"
     updated = _time(feed.updated) if feed.updated else "never"
@@ -149,7 +166,7 @@ def _section(feed: FeedSummary, base_url: str) -> str:
         f'<p class="meta">{_count(feed)} · updated {updated} · '
         # The accessible name starts with the visible text, and says which feed it is.
         f'<a class="subscribe" href="{url}" type="application/atom+xml" '
-        f'aria-label="Subscribe to {e(feed.title)} (Atom feed)">Subscribe</a></p>\n'
+        f'aria-label="Subscribe to {e(feed.title)} (Atom feed)">Subscribe</a>{json_link}</p>\n'
         f"{newest}\n</section>"
     )
 

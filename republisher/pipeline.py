@@ -21,13 +21,15 @@ from republisher.errors import FetchError, ParseError
 from republisher.fetch import Limits, fetch, post_form
 from republisher.indexes import NEWEST_SHOWN, FeedSummary, Headline, render_html, render_opml
 from republisher.isolation import parse_pool
+from republisher.json_output import render_json_feed
 from republisher.lock import poll_lock
 from republisher.models import FetchResult, Hits, PreparedFeed, SourceState, StoredEntry
 from republisher.output import remove_stale_temporaries, write_if_changed
 from republisher.prepare import routes_of
 from republisher.router import Router
-from republisher.rules import RuleSet
+from republisher.rules import Rule, RuleSet
 from republisher.store import EntryWrite, Store
+from republisher.stories import Story, merge_stories
 
 log = logging.getLogger(__name__)
 
@@ -361,6 +363,18 @@ def deliver_websub(config: Config, now: datetime, budget: float = 15.0) -> list[
         store.close()
 
 
+MERGE_LOOKAHEAD = 3  # read this many times max_entries so that merged stories still fill the feed
+
+
+def feed_stories(store: Store, rule: Rule, default_limit: int, now: datetime) -> list[Story]:
+    """The stories a derived feed publishes now: its retention, and one story per story."""
+    limit = rule.max_entries or default_limit
+    since = now - timedelta(seconds=rule.max_age) if rule.max_age else None
+    if not rule.merge_duplicates:
+        return [Story(entry) for entry in store.feed_entries(rule.slug, limit, since)]
+    return merge_stories(store.feed_entries(rule.slug, limit * MERGE_LOOKAHEAD, since))[:limit]
+
+
 def publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tuple[list[str], list[str]]:
     """Write every derived feed, the indexes and the feeds' stylesheet whose bytes changed;
     drop removed feeds."""
@@ -375,14 +389,33 @@ def publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tupl
         for slug in removed:
             store.forget_feed(slug)
         first_written = {rule.slug: store.first_written(rule.slug, now) for rule in rules.rules}
-    for slug in removed:
-        (out / f"{slug}.atom").unlink(missing_ok=True)
+    removed_files: list[str] = []
+    formats = {".atom", ".json"} if "json" in config.formats else {".atom"}
+    candidates = [(slug, suffix) for slug in removed for suffix in (".atom", ".json")]
+    # JSON output switched off: the feeds' .json files leave too.
+    candidates += [(rule.slug, ".json") for rule in rules.rules if ".json" not in formats]
+    for slug, suffix in candidates:
+        if (out / f"{slug}{suffix}").exists():
+            (out / f"{slug}{suffix}").unlink()
+            removed_files.append(f"{slug}{suffix}")
     for rule in rules.rules:
-        since = now - timedelta(seconds=rule.max_age) if rule.max_age else None
-        entries = store.feed_entries(rule.slug, rule.max_entries or config.max_entries, since)
-        document = render_feed(rule, entries, config.base_url, first_written[rule.slug])
-        if write_if_changed(out / f"{rule.slug}.atom", document):
-            written.append(f"{rule.slug}.atom")
+        stories = feed_stories(store, rule, config.max_entries, now)
+        entries = [s.entry for s in stories]
+        documents = {
+            ".atom": render_feed(
+                rule,
+                stories,
+                config.base_url,
+                first_written[rule.slug],
+                hubs=config.websub_hubs,
+                json_alternate="json" in config.formats,
+            )
+        }
+        if "json" in config.formats:
+            documents[".json"] = render_json_feed(rule, stories, config.base_url, config.websub_hubs)
+        for suffix, document in documents.items():
+            if write_if_changed(out / f"{rule.slug}{suffix}", document):
+                written.append(f"{rule.slug}{suffix}")
         summaries.append(
             FeedSummary(
                 slug=rule.slug,
@@ -398,9 +431,9 @@ def publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tupl
         )
     for name, document in (
         ("index.opml", render_opml(summaries, config.base_url)),
-        ("index.html", render_html(summaries, config.base_url)),
+        ("index.html", render_html(summaries, config.base_url, json="json" in config.formats)),
         (STYLESHEET, stylesheet()),  # each feed's xml-stylesheet points here
     ):
         if write_if_changed(out / name, document):
             written.append(name)
-    return written, [f"{slug}.atom" for slug in removed]
+    return written, removed_files

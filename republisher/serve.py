@@ -54,7 +54,7 @@ CONTENT_TYPES = {
     ".xml": "application/xml; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".txt": "text/plain; charset=utf-8",
-    ".json": "application/json",
+    ".json": "application/feed+json; charset=utf-8",  # the JSON Feed versions of the feeds
     ".svg": "image/svg+xml",
     ".png": "image/png",
     ".ico": "image/x-icon",

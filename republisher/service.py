@@ -95,7 +95,9 @@ class Daemon:
     def ping_hubs(self) -> None:
         """Deliver the WebSub pings that are due; never raises."""
         try:
-            pipeline.deliver_websub(self.current[0], datetime.now(UTC))
+            for ping in pipeline.deliver_websub(self.current[0], datetime.now(UTC)):
+                level = logging.INFO if ping.ok else logging.WARNING
+                log.log(level, "websub: %s about %s: %s", ping.hub, ping.topic, ping.detail)
         except Exception:
             log.exception("websub delivery failed unexpectedly")
 

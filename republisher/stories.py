@@ -9,6 +9,7 @@ dated within a few days of each other. The earliest version keeps its id and con
 from __future__ import annotations
 
 import difflib
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,6 +33,33 @@ class Story:
 
     entry: StoredEntry  # the earliest version: its id and content are published
     also: tuple[StoredEntry, ...] = ()
+
+
+def also_carried_by(story: Story) -> str:
+    """An HTML line naming the other sources that carried the story ("" when none did)."""
+    names: dict[str, str | None] = {}
+    for other in story.also:
+        if other.source != story.entry.source:
+            names.setdefault(other.origin.title, other.data.link)
+    if not names:
+        return ""
+    links = ", ".join(
+        f'<a href="{html.escape(link)}">{html.escape(name)}</a>' if link else html.escape(name)
+        for name, link in names.items()
+    )
+    return f"<p>Also carried by: {links}.</p>"
+
+
+def with_carriers(story: Story) -> tuple[str | None, str | None]:
+    """(summary, content) HTML of the published version, the "Also carried by" line added
+    to the summary, or to the content when there is no summary."""
+    data = story.entry.data
+    carried = also_carried_by(story)
+    if data.summary:
+        return data.summary + carried, data.content
+    if data.content:
+        return None, data.content + carried
+    return carried or None, None
 
 
 def canonical_link(url: str) -> str:

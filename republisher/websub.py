@@ -8,7 +8,6 @@ MAX_ATTEMPTS; a newer change to the same feed restarts its retries.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,8 +15,6 @@ from datetime import datetime, timedelta
 
 from republisher.errors import FetchError
 from republisher.store import Store
-
-log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 FIRST_RETRY = 30.0  # seconds; doubles each attempt
@@ -59,7 +56,5 @@ def deliver_pending(store: Store, now: datetime, post: Post, budget: float = 30.
                 store.ping_done(hub, topic)
             else:
                 store.ping_failed(hub, topic, attempts + 1, retry_at(now, attempts + 1), error)
-        if error is not None:
-            log.warning("websub: %s about %s: %s", hub, topic, error)
         outcomes.append(PingOutcome(hub, topic, error is None, error or "published"))
     return outcomes
