@@ -60,7 +60,14 @@ CONTENT_TYPES = {
     ".ico": "image/x-icon",
 }
 DEFAULT_TYPE = "application/octet-stream"
-_COMPRESSIBLE = ("text/", "application/atom+xml", "application/xml", "application/json", "image/svg+xml")
+_COMPRESSIBLE = (
+    "text/",
+    "application/atom+xml",
+    "application/xml",
+    "application/feed+json",
+    "application/json",
+    "image/svg+xml",
+)
 _MIN_GZIP = 256  # bytes: below this, gzip's own header costs more than it saves
 
 # The feeds' summaries are sanitized HTML from other sites, shown by feed.xsl: forbid

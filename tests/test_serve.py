@@ -220,6 +220,19 @@ def test_get_serves_each_file_with_its_type(
     assert reply.header("X-Content-Type-Options") == "nosniff"
 
 
+def test_json_feeds_are_typed_and_compressed(server: Server, published: Config) -> None:
+    path = public(published, "extra.json")
+    document = b'{"version": "https://jsonfeed.org/version/1.1", "items": [' + b'{"id": "x"}, ' * 50 + b"{}]}"
+    write_if_changed(path, document)
+    try:
+        reply = fetch(server, PREFIX + "extra.json", Accept_Encoding="gzip")
+        assert reply.header("Content-Type") == "application/feed+json; charset=utf-8"
+        assert reply.header("Content-Encoding") == "gzip"
+        assert gzip.decompress(reply.body) == document
+    finally:
+        path.unlink()
+
+
 def test_feed_validators_and_caching(server: Server, published: Config) -> None:
     reply = fetch(server, PREFIX + "diplomacy.atom")
     etag = reply.header("ETag") or ""
