@@ -238,3 +238,18 @@ def test_stylesheet_is_shipped_as_package_data() -> None:
     pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
     assert '"static/*.xsl"' in pyproject
     assert Path(REPO / "republisher" / "static" / STYLESHEET).is_file()
+
+
+def test_stylesheet_links_the_html_alternate_not_the_json_one(published: Project) -> None:
+    document = published.feed("diplomacy").replace(
+        b'<link href="http://feeds.example.org/topics/" rel="alternate" type="text/html"/>',
+        b'<link href="http://feeds.example.org/topics/diplomacy.json" rel="alternate" '
+        b'type="application/feed+json"/>'
+        b'<link href="http://feeds.example.org/topics/" rel="alternate" type="text/html"/>',
+    )
+    assert b"diplomacy.json" in document
+    transform = etree.XSLT(etree.fromstring(stylesheet()))
+    root = parse_strict(str(transform(etree.fromstring(document))).encode())
+    note = root.find(f'.//{XHTML}p[@role="note"]')
+    assert note is not None
+    assert [a.get("href") for a in note.iter(f"{XHTML}a")] == ["http://feeds.example.org/topics/"]

@@ -13,7 +13,9 @@
   <xsl:output method="html" encoding="utf-8" indent="yes" doctype-system="about:legacy-compat"/>
 
   <xsl:variable name="self" select="/atom:feed/atom:link[@rel='self']/@href"/>
-  <xsl:variable name="home" select="/atom:feed/atom:link[@rel='alternate']/@href"/>
+  <!-- The HTML alternate (index.html); a feed may also have a JSON Feed alternate. -->
+  <xsl:variable name="home"
+      select="/atom:feed/atom:link[@rel='alternate'][not(@type) or @type='text/html'][1]/@href"/>
 
   <xsl:template match="/atom:feed">
     <html lang="en">
