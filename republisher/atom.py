@@ -6,6 +6,7 @@ byte-identical output.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from datetime import datetime
 from importlib import resources
@@ -81,10 +82,7 @@ def _child(parent: Any, tag: str, value: str) -> None:
 
 def _title(entry: StoredEntry) -> str:
     data = entry.data
-    if data.title.strip():
-        return data.title
-    fallback = text.strip_markup(data.summary or data.content or "")[:80]
-    return fallback or data.link or "(untitled)"
+    return text.display_title(data.title, data.summary, data.content, data.link)
 
 
 def render_feed(
@@ -147,7 +145,7 @@ def _add_entry(fg: FeedGenerator, story: Story, rule: Rule, base_url: str) -> No
         fe.content(content, type="html")
     elif not data.link:
         # RFC 4287 4.1.1.1: an entry without an alternate link must have content.
-        fe.content(summary or _title(entry), type="html")
+        fe.content(summary or html.escape(_title(entry)), type="html")
     for category in data.categories:
         fe.category(term=category.term, scheme=category.scheme, label=category.label)
     fe.category(term=rule.slug, scheme=base_url, label=rule.title)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from republisher import __version__, pipeline, serve, service
+from republisher import __version__, pipeline, serve, service, text
 from republisher.config import Config, default_config_path, load_config
 from republisher.errors import ConfigError, FetchError, ParseError, RepublisherError
 from republisher.fetch import Limits, fetch
@@ -68,8 +68,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FAILED
+    except OSError as e:  # an unwritable output_dir, a full disk, …
+        if args.debug:
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"error: {where}{e.strerror or e}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+    except Exception as e:  # a bug: one line for the user, the traceback with --debug
+        if args.debug:
+            raise
+        print(f"error: unexpected {type(e).__name__}: {e} (run with --debug for details)", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
@@ -142,7 +153,8 @@ def cmd_route(config: Config, args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FAILED
     for entry in feed.entries:
-        title = entry.data.title or entry.data.link or "(untitled)"
+        data = entry.data
+        title = text.display_title(data.title, data.summary, data.content, data.link)
         print(f"{title}\n    -> {', '.join(entry.routes) or '(no feed)'}")
     return EXIT_OK
 

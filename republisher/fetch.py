@@ -82,6 +82,41 @@ class _Watchdog:
 
 
 _WATCHDOG = _Watchdog()
+
+
+class _Deadline:
+    """A total time limit for the HTTP exchange running in this thread.
+
+    At the deadline the watchdog shuts down the sockets this exchange used (handed over by
+    _WatchedConnection); shutdown() wakes a thread blocked in recv(), close() would not.
+    end() disarms it under a lock, so a late alarm cannot touch a socket that the thread's
+    next exchange has taken from the pool.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.passed = threading.Event()
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+        self.over = False
+        _PER_THREAD.sockets = self.sockets
+        self.alarm = _WATCHDOG.arm(seconds, self._cut_off)
+
+    def _cut_off(self) -> None:
+        with self.lock:
+            if self.over:
+                return
+            self.passed.set()
+            for sock in self.sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def end(self) -> None:
+        with self.lock:
+            self.over = True
+        _WATCHDOG.disarm(self.alarm)
+        _PER_THREAD.sockets = []
+
+
 _PER_THREAD = threading.local()
 # Refuses every cookie: no source can track us, and no cookie leaks from one source to another.
 _NO_COOKIES = http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
@@ -166,18 +201,7 @@ def _fetch_http(url: str, limits: Limits, etag: str | None, last_modified: str |
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     session = _session()
-    timed_out = threading.Event()
-    sockets: list[socket.socket] = []
-    _PER_THREAD.sockets = sockets  # filled by _WatchedConnection as connections are used
-
-    def cut_off() -> None:
-        timed_out.set()
-        for sock in list(sockets):
-            # shutdown() wakes a thread blocked in recv() on this socket; close() would not.
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    alarm = _WATCHDOG.arm(limits.timeout, cut_off)
+    deadline = _Deadline(limits.timeout)
     response: requests.Response | None = None
     try:
         response, hops = _follow_redirects(session, url, headers, limits)
@@ -192,20 +216,19 @@ def _fetch_http(url: str, limits: Limits, etag: str | None, last_modified: str |
                 if response.status_code in (429, 503)
                 else None,
             )
-        body = _read_bounded(response, url, limits, timed_out)
+        body = _read_bounded(response, url, limits, deadline.passed)
         return _result(response, body, hops)
     except requests.RequestException as e:
-        if timed_out.is_set():
+        if deadline.passed.is_set():
             raise FetchError(url, f"timed out after {limits.timeout:g}s") from e
         raise FetchError(url, _describe(e)) from e
     except (OSError, AttributeError, ValueError) as e:
         # A connection shut down under a read by the watchdog surfaces as one of these.
-        if timed_out.is_set():
+        if deadline.passed.is_set():
             raise FetchError(url, f"timed out after {limits.timeout:g}s") from e
         raise FetchError(url, f"connection error: {e}") from e
     finally:
-        _WATCHDOG.disarm(alarm)
-        _PER_THREAD.sockets = []
+        deadline.end()
         if response is not None:
             response.close()
 
@@ -264,14 +287,21 @@ def _result(response: requests.Response, body: bytes | None, hops: list[int]) ->
 
 
 def post_form(url: str, form: dict[str, str], timeout: float) -> int:
-    """POST a form (a WebSub publish ping); returns the HTTP status. FetchError on failure."""
+    """POST a form (a WebSub publish ping) within `timeout` in total; returns the HTTP status."""
+    deadline = _Deadline(timeout)
     try:
         response = _session().post(
             url, data=form, headers={"User-Agent": USER_AGENT}, timeout=timeout, allow_redirects=False
         )
+        response.close()
     except requests.RequestException as e:
-        raise FetchError(url, _describe(e)) from e
-    response.close()
+        raise FetchError(
+            url, f"timed out after {timeout:g}s" if deadline.passed.is_set() else _describe(e)
+        ) from e
+    except OSError as e:  # the watchdog shut the socket down under a read
+        raise FetchError(url, f"timed out after {timeout:g}s" if deadline.passed.is_set() else str(e)) from e
+    finally:
+        deadline.end()
     return response.status_code
 
 

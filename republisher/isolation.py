@@ -84,7 +84,7 @@ class _Worker:
 
 
 class ParsePool:
-    """Thread-safe: any number of threads may call parse(); workers start when first needed."""
+    """Thread-safe: any number of threads may call prepare(); workers start when first needed."""
 
     def __init__(self, workers: int, timeout: float, memory_limit: int = MEMORY_LIMIT) -> None:
         self.size = max(1, workers)
@@ -100,9 +100,10 @@ class ParsePool:
         self, body: bytes, url: str, content_type: str | None, source: str, rules: RuleSet
     ) -> PreparedFeed:
         """Parse a body and prepare its entries in a worker; ParseError on bad input, overrun, crash."""
-        worker: _Worker | None = self.idle.get() or self._start()
-        assert worker is not None
+        worker: _Worker | None = self.idle.get()
         try:
+            if worker is None:
+                worker = self._start()
             fresh_rules = rules if worker.rules_sent != rules.fingerprint else None
             worker.connection.send((body, url, content_type, source, fresh_rules))
             worker.rules_sent = rules.fingerprint
@@ -141,6 +142,9 @@ class ParsePool:
             workers, self.all = self.all, set()
         for worker in workers:
             worker.stop()
+            if worker.process.is_alive():  # still parsing after the grace period: no orphans
+                worker.process.kill()
+                worker.process.join(timeout=5)
 
 
 @contextmanager

@@ -6,6 +6,7 @@ its inputs, so unchanged input gives byte-identical output.
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -39,10 +40,8 @@ def _item(story: Story, rule: Rule) -> dict[str, Any]:
     item: dict[str, Any] = {"id": entry.atom_id}
     if data.link:
         item["url"] = data.link
-    item["title"] = (
-        data.title or text.strip_markup(summary or content or "")[:80] or data.link or "(untitled)"
-    )
-    item["content_html"] = content or summary or item["title"]
+    item["title"] = text.display_title(data.title, data.summary, data.content, data.link)
+    item["content_html"] = content or summary or html.escape(item["title"])
     if summary and content:
         item["summary"] = text.strip_markup(summary)
     item["date_published"] = entry.sort_time.isoformat()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from republisher import identity, schedule, websub
+from republisher import identity, schedule, text, websub
 from republisher.atom import STYLESHEET, render_feed, stylesheet
 from republisher.config import Config, SourceConfig
 from republisher.errors import FetchError, ParseError
@@ -37,6 +37,7 @@ T = TypeVar("T")
 U = TypeVar("U")
 Mapper = Callable[[Callable[[T], U], Iterable[T]], Iterator[U]]
 RULES_KEY = "rules_fingerprint"
+UNPUBLISHED_KEY = "unpublished"  # "1" while stored changes are not yet in output_dir
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,14 @@ def poll_once(
         with store.transaction():
             for state in quiet:
                 store.put_source_state(state)
-        written, removed = publish(store, config, rules, now)
-        queue_websub(store, config, written, now)
+        written: list[str] = []
+        removed: list[str] = []
+        # Publish when stored entries or routes changed since the last publish (a flag
+        # committed with them, so a publish cut short by a crash is redone), when forced,
+        # or when a feed ages entries out (max_age) as time passes. Idle ticks skip it.
+        if force or store.get_meta(UNPUBLISHED_KEY) == "1" or any(r.max_age for r in rules.rules):
+            written, removed = publish(store, config, rules, now)
+            queue_websub(store, config, written, now)
     return PollReport(tuple(outcomes), tuple(written), tuple(removed))
 
 
@@ -217,6 +224,9 @@ def store_source(
     assert fetched.result is not None
     result = fetched.result
     modified = result.status != 304
+    # The same bytes as a document that parsed with a warning (say, truncated XML) are
+    # still that broken document: keep reporting it until it changes.
+    still_broken = fetched.feed is None and previous.consecutive_errors == 0 and previous.last_error
     new_state = replace(
         previous,
         moved_to=result.moved_to or previous.moved_to,
@@ -225,17 +235,22 @@ def store_source(
         body_hash=fetched.body_hash or previous.body_hash,
         last_poll=now,
         last_status=result.status,
-        last_error=fetched.feed.warning if fetched.feed else None,
+        last_error=fetched.feed.warning if fetched.feed else previous.last_error if still_broken else None,
         consecutive_errors=0,
         next_due=schedule.after_success(now, source.interval, result.max_age),
         not_before=None,
     )
     if fetched.feed is None:
-        return SourceOutcome(source.name, True, "not modified" if not modified else "unchanged"), new_state
+        message = "not modified" if not modified else "unchanged"
+        if still_broken:
+            return SourceOutcome(source.name, False, f"{message}, still: {previous.last_error}"), new_state
+        return SourceOutcome(source.name, True, message), new_state
     writes = _entry_writes(store, source.name, fetched.feed, now)
     with store.transaction():
         store.put_entries(writes)
         store.put_source_state(new_state)
+        if writes:
+            store.set_meta(UNPUBLISHED_KEY, "1")
     new = sum(1 for w in writes if w.entry.first_seen == now)
     changed = len(writes) - new
     message = f"{len(fetched.feed.entries)} entries: {new} new, {changed} changed"
@@ -309,6 +324,7 @@ def reroute(store: Store, rules: RuleSet, progress: Progress | None = None) -> l
         for (source, key), routes in new_routes.items():
             store.set_routes(source, key, routes)
         store.set_meta(RULES_KEY, rules.fingerprint)
+        store.set_meta(UNPUBLISHED_KEY, "1")
     return changes
 
 
@@ -370,9 +386,21 @@ def feed_stories(store: Store, rule: Rule, default_limit: int, now: datetime) ->
     """The stories a derived feed publishes now: its retention, and one story per story."""
     limit = rule.max_entries or default_limit
     since = now - timedelta(seconds=rule.max_age) if rule.max_age else None
+    entries = _unique_ids(store.feed_entries(rule.slug, limit * MERGE_LOOKAHEAD, since))
     if not rule.merge_duplicates:
-        return [Story(entry) for entry in store.feed_entries(rule.slug, limit, since)]
-    return merge_stories(store.feed_entries(rule.slug, limit * MERGE_LOOKAHEAD, since))[:limit]
+        return [Story(entry) for entry in entries[:limit]]
+    return merge_stories(entries)[:limit]
+
+
+def _unique_ids(entries: list[StoredEntry]) -> list[StoredEntry]:
+    """One entry per Atom id: two sources may carry one item under the same absolute guid."""
+    seen: set[str] = set()
+    unique = []
+    for entry in entries:
+        if entry.atom_id not in seen:
+            seen.add(entry.atom_id)
+            unique.append(entry)
+    return unique
 
 
 def publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tuple[list[str], list[str]]:
@@ -384,20 +412,21 @@ def publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tupl
     written: list[str] = []
     summaries: list[FeedSummary] = []
     counts = store.feed_counts()
-    with store.transaction():
-        removed = sorted(store.known_feeds() - set(rules.slugs))
-        for slug in removed:
-            store.forget_feed(slug)
-        first_written = {rule.slug: store.first_written(rule.slug, now) for rule in rules.rules}
+    removed = sorted(store.known_feeds() - set(rules.slugs))
     removed_files: list[str] = []
-    formats = {".atom", ".json"} if "json" in config.formats else {".atom"}
     candidates = [(slug, suffix) for slug in removed for suffix in (".atom", ".json")]
-    # JSON output switched off: the feeds' .json files leave too.
-    candidates += [(rule.slug, ".json") for rule in rules.rules if ".json" not in formats]
+    if "json" not in config.formats:  # JSON output switched off: the .json files leave too
+        candidates += [(rule.slug, ".json") for rule in rules.rules]
+    # Files first, then the store forgets the feed: a crash in between leaves the slug known,
+    # so the next publish removes what is left.
     for slug, suffix in candidates:
         if (out / f"{slug}{suffix}").exists():
             (out / f"{slug}{suffix}").unlink()
             removed_files.append(f"{slug}{suffix}")
+    with store.transaction():
+        for slug in removed:
+            store.forget_feed(slug)
+        first_written = {rule.slug: store.first_written(rule.slug, now) for rule in rules.rules}
     for rule in rules.rules:
         stories = feed_stories(store, rule, config.max_entries, now)
         entries = [s.entry for s in stories]
@@ -425,7 +454,12 @@ def publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tupl
                 in_feed=len(entries),
                 updated=max((e.updated_time for e in entries), default=first_written[rule.slug]),
                 newest=tuple(
-                    Headline(e.data.title, e.data.link, e.sort_time) for e in entries[:NEWEST_SHOWN]
+                    Headline(
+                        text.display_title(e.data.title, e.data.summary, e.data.content, e.data.link),
+                        e.data.link,
+                        e.sort_time,
+                    )
+                    for e in entries[:NEWEST_SHOWN]
                 ),
             )
         )
@@ -436,4 +470,6 @@ def publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tupl
     ):
         if write_if_changed(out / name, document):
             written.append(name)
+    with store.transaction():
+        store.set_meta(UNPUBLISHED_KEY, "0")
     return written, removed_files

@@ -41,7 +41,8 @@ def after_failure(
     `jitter` in [0, 1) spreads retries of many failing sources by ±10% so they do not hit
     their servers in lockstep; it is a parameter so this function stays pure.
     """
-    delay = min(max(interval, MIN_RETRY) * 2 ** max(consecutive_errors - 1, 0), MAX_BACKOFF)
+    doublings = min(max(consecutive_errors - 1, 0), 32)  # 2**32 intervals is past any cap
+    delay = min(max(interval, MIN_RETRY) * 2**doublings, MAX_BACKOFF)
     next_due = now + timedelta(seconds=delay * (0.9 + 0.2 * jitter))
     if retry_after is None:
         return next_due, None

@@ -117,6 +117,16 @@ def _origin_from_json(text: str) -> SourceMeta:
 
 
 @dataclass(frozen=True)
+class Ping:
+    """A WebSub publish ping waiting to be sent."""
+
+    hub: str
+    topic: str
+    attempts: int  # failed so far
+    due: str  # next_try as stored: identifies this queueing of the ping
+
+
+@dataclass(frozen=True)
 class EntryWrite:
     """A new or changed entry to store, with the feeds it is routed to."""
 
@@ -366,25 +376,31 @@ class Store:
             "INSERT OR REPLACE INTO websub_pending (hub, topic, attempts, next_try) VALUES (?, ?, 0, ?)", rows
         )
 
-    def due_pings(self, now: datetime) -> list[tuple[str, str, int]]:
-        """(hub, topic, attempts so far) of the pings due now."""
+    def due_pings(self, now: datetime) -> list[Ping]:
+        """The pings due now."""
         rows = self.db.execute(
-            "SELECT hub, topic, attempts FROM websub_pending WHERE next_try <= ? ORDER BY next_try",
+            "SELECT hub, topic, attempts, next_try FROM websub_pending WHERE next_try <= ? ORDER BY next_try",
             (_iso(now),),
         )
-        return [(hub, topic, attempts) for hub, topic, attempts in rows]
+        return [Ping(hub, topic, attempts, due) for hub, topic, attempts, due in rows]
 
-    def ping_done(self, hub: str, topic: str) -> None:
-        self.db.execute("DELETE FROM websub_pending WHERE hub = ? AND topic = ?", (hub, topic))
+    def ping_done(self, ping: Ping) -> None:
+        """Forget a ping that was sent, unless a newer change queued it again meanwhile."""
+        self.db.execute(
+            "DELETE FROM websub_pending WHERE hub = ? AND topic = ? AND next_try = ? AND attempts = ?",
+            (ping.hub, ping.topic, ping.due, ping.attempts),
+        )
 
-    def ping_failed(self, hub: str, topic: str, attempts: int, next_try: datetime | None, error: str) -> None:
-        """Record a failed ping; with no next_try the ping is given up."""
+    def ping_failed(self, ping: Ping, next_try: datetime | None, error: str) -> None:
+        """Record a failed ping; with no next_try it is given up. A ping queued again
+        meanwhile (a newer change) is left as it is."""
         if next_try is None:
-            self.ping_done(hub, topic)
+            self.ping_done(ping)
             return
         self.db.execute(
-            "UPDATE websub_pending SET attempts = ?, next_try = ?, last_error = ? WHERE hub = ? AND topic = ?",
-            (attempts, _iso(next_try), error, hub, topic),
+            "UPDATE websub_pending SET attempts = ?, next_try = ?, last_error = ? "
+            "WHERE hub = ? AND topic = ? AND next_try = ? AND attempts = ?",
+            (ping.attempts + 1, _iso(next_try), error, ping.hub, ping.topic, ping.due, ping.attempts),
         )
 
     def get_meta(self, key: str) -> str | None:
@@ -410,4 +426,6 @@ class _Transaction:
         try:
             self.store.db.execute("COMMIT" if kind is None else "ROLLBACK")
         except sqlite3.Error as e:
+            if self.store.db.in_transaction:  # a failed COMMIT leaves it open: end it
+                self.store.db.execute("ROLLBACK")
             raise StoreError(str(self.store.path), f"cannot commit: {e}") from e

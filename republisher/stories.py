@@ -88,7 +88,11 @@ def _same_title(a: StoredEntry, b: StoredEntry, words_a: list[str], words_b: lis
         return False
     if words_a == words_b:
         return True
-    return difflib.SequenceMatcher(None, words_a, words_b, autojunk=False).ratio() >= TITLE_SIMILARITY
+    # ratio() is at most 2·min/(la+lb): titles of very different lengths cannot be similar.
+    if 2 * min(len(words_a), len(words_b)) < TITLE_SIMILARITY * (len(words_a) + len(words_b)):
+        return False
+    matcher = difflib.SequenceMatcher(None, words_a, words_b, autojunk=False)
+    return matcher.quick_ratio() >= TITLE_SIMILARITY and matcher.ratio() >= TITLE_SIMILARITY
 
 
 def merge_stories(entries: Sequence[StoredEntry]) -> list[Story]:

@@ -35,6 +35,13 @@ def web_url(value: str | None, base: str) -> str | None:
     return resolved if urlsplit(resolved).scheme in ("http", "https") else None
 
 
+def display_title(title: str, summary: str | None, content: str | None, link: str | None) -> str:
+    """The title to show: the entry's own, else the start of its text, else its link."""
+    if title.strip():
+        return title
+    return strip_markup(summary or content or "")[:80] or link or "(untitled)"
+
+
 # A separator that never occurs inside a phrase: keeps phrases from spanning two
 # categories of the same entry.
 BOUNDARY = "|"

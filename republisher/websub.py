@@ -43,18 +43,18 @@ def deliver_pending(store: Store, now: datetime, post: Post, budget: float = 30.
     """Send the pings that are due, within about `budget` seconds; the rest wait their turn."""
     outcomes: list[PingOutcome] = []
     deadline = time.monotonic() + budget
-    for hub, topic, attempts in store.due_pings(now):
+    for ping in store.due_pings(now):
         if time.monotonic() > deadline:
             break
         try:
-            status = post(hub, {"hub.mode": "publish", "hub.url": topic}, PING_TIMEOUT)
+            status = post(ping.hub, {"hub.mode": "publish", "hub.url": ping.topic}, PING_TIMEOUT)
             error = None if 200 <= status < 300 else f"HTTP {status}"
         except FetchError as e:
             error = e.reason
         with store.transaction():
             if error is None:
-                store.ping_done(hub, topic)
+                store.ping_done(ping)
             else:
-                store.ping_failed(hub, topic, attempts + 1, retry_at(now, attempts + 1), error)
-        outcomes.append(PingOutcome(hub, topic, error is None, error or "published"))
+                store.ping_failed(ping, retry_at(now, ping.attempts + 1), error)
+        outcomes.append(PingOutcome(ping.hub, ping.topic, error is None, error or "published"))
     return outcomes

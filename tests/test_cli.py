@@ -180,3 +180,12 @@ def test_progress_bar_only_for_long_reroutes(capsys: pytest.CaptureFixture[str])
     err = capsys.readouterr().err
     assert "\r[####################....................] 2500/5000" in err
     assert err.endswith("] 5000/5000\n")
+
+
+def test_an_unwritable_output_dir_is_one_line_not_a_traceback(project: Project) -> None:
+    (project.root / "blocker").write_text("a file where the output folder should be")
+    project.write_config({"guardian-uighurs": str(SAMPLE)}, extra='output_dir = "blocker/public"')
+    result = run(project, "poll")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ") and "blocker" in result.stderr

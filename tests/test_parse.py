@@ -494,3 +494,28 @@ def test_guardian_sample() -> None:
     assert first.published is not None and first.published.isoformat() == "2021-03-04T06:00:19+00:00"
     assert first.categories[1].term == "Surveillance"
     assert first.categories[1].scheme == "https://www.theguardian.com/world/surveillance"
+
+
+ENTITY_BOMB = (
+    '<?xml version="1.0"?><!DOCTYPE rss SYSTEM "<!--" [<!ENTITY a "{payload}"> <!ENTITY z "-->">]>'
+    '<rss version="2.0"><channel><title>t</title><item><title>&a;&a;&a;</title>'
+    "<link>https://example.org/1</link></item></channel></rss>"
+)
+
+
+@pytest.mark.parametrize(
+    "encoding", ["utf-8", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"]
+)
+def test_entity_declarations_are_refused_however_they_hide(encoding: str) -> None:
+    """A DOCTYPE literal that opens a fake comment, in every encoding XML allows."""
+    body = ENTITY_BOMB.format(payload="x" * 1000).encode(encoding)
+    with pytest.raises(ParseError, match="declares XML entities"):
+        parse_feed(body, "https://example.org/feed")
+
+
+def test_escaped_entity_text_in_an_article_is_fine() -> None:
+    body = rss(
+        "<item><title>How XML works</title><link>https://example.org/x</link>"
+        "<description>Write &amp;lt;!ENTITY name &amp;quot;value&amp;quot;&amp;gt;</description></item>"
+    ).encode()
+    assert parse_feed(body, "https://example.org/feed").entries[0].title == "How XML works"

@@ -249,3 +249,34 @@ def test_future_dated_entries_are_placed_at_first_seen(project: Project, feed_se
     assert entries[0].findtext(ATOM + "title") == "Sanctions from the future"
     assert not (entries[0].findtext(ATOM + "updated") or "").startswith("2035"), "never dated in the future"
     assert not (root.findtext(ATOM + "updated") or "").startswith("2035")
+
+
+def test_a_broken_document_is_reported_until_it_changes(project: Project, feed_server: FeedServer) -> None:
+    truncated = rss((1, "Sanctions one"), (2, "Sanctions two"))[:-40]
+    feed_server.routes["/a"] = Response(200, truncated)
+    project.write_config({"a": feed_server.url("/a")})
+    assert poll(project) == 1, "entries recovered, but the document is broken"
+    assert poll(project) == 1, "the same broken bytes: still reported"
+    assert entry_titles(project, "diplomacy") == ["Sanctions two", "Sanctions one"]
+    feed_server.routes["/a"] = Response(200, rss((1, "Sanctions one"), (2, "Sanctions two")))
+    assert poll(project) == 0
+
+
+def test_a_publish_cut_short_is_redone_by_the_next_poll(project: Project) -> None:
+    project.write_config({"sample": str(SAMPLE)})
+    assert main(["--config", str(project.config), "poll"]) == 0
+    first = project.feed("surveillance")
+    mtime = (project.public / "diplomacy.atom").stat().st_mtime_ns
+    # Nothing is due and nothing changed: an idle poll does not even render.
+    assert main(["--config", str(project.config), "poll"]) == 0
+    assert (project.public / "diplomacy.atom").stat().st_mtime_ns == mtime
+    # Entries committed, then killed before publishing: the flag committed with them remains.
+    (project.public / "surveillance.atom").unlink()
+    store = Store.open(project.root / "state")
+    try:
+        with store.transaction():
+            store.set_meta("unpublished", "1")
+    finally:
+        store.close()
+    assert main(["--config", str(project.config), "poll"]) == 0
+    assert project.feed("surveillance") == first

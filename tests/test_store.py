@@ -93,3 +93,28 @@ def test_stale_temporaries_are_removed(tmp_path: Path) -> None:
     (tmp_path / "feed.atom").write_bytes(b"whole")
     remove_stale_temporaries(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["feed.atom"]
+
+
+def test_back_off_never_overflows() -> None:
+    from republisher.schedule import MAX_BACKOFF, after_failure
+
+    next_due, _ = after_failure(NOW, 900.0, 5000, 0.5)
+    assert (next_due - NOW).total_seconds() == MAX_BACKOFF
+
+
+def test_a_worker_that_cannot_start_does_not_hang_the_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    from republisher.errors import ParseError
+    from republisher.isolation import ParsePool
+    from republisher.rules import RuleSet
+
+    pool = ParsePool(1, timeout=5)
+
+    def cannot_start() -> object:
+        raise OSError("cannot fork")
+
+    monkeypatch.setattr(pool, "_start", cannot_start)
+    rules = RuleSet(rules=(), fingerprint="x")
+    for _ in range(2):  # the second call would block forever if the slot were lost
+        with pytest.raises((OSError, ParseError)):
+            pool.prepare(b"<rss/>", "https://x.example/", None, "x", rules)
+    pool.close()

@@ -94,7 +94,7 @@ def test_a_failing_hub_is_retried_with_back_off_and_never_fails_the_poll(project
         now = datetime.now(UTC)
         assert store.due_pings(now) == [], "not retried at once"
         later = store.due_pings(now + timedelta(seconds=websub.FIRST_RETRY + 5))
-        assert [attempts for _, _, attempts in later] == [1, 1, 1]
+        assert [ping.attempts for ping in later] == [1, 1, 1]
     finally:
         store.close()
     hub.status = 202
