@@ -103,7 +103,7 @@ def poll_once(
     """
     with poll_lock(config.state_dir), ExitStack() as stack:
         if parser is None:
-            pool = stack.enter_context(parse_pool(_cores(), config.poll.timeout))
+            pool = stack.enter_context(parse_pool(cores(), config.poll.timeout))
             parser = functools.partial(pool.prepare, rules=rules)
         store = Store.open(config.state_dir)
         stack.callback(store.close)
@@ -137,7 +137,8 @@ def poll_once(
     return PollReport(tuple(outcomes), tuple(written), tuple(removed))
 
 
-def _cores() -> int:
+def cores() -> int:
+    """The CPU cores this process may use (one parse worker each)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
@@ -190,11 +191,6 @@ def fetch_and_parse(
     except ParseError as e:
         return Fetched(source, result=result, error=e.reason, status=result.status)
     return Fetched(source, result=result, feed=feed, body_hash=body_hash, status=result.status)
-
-
-def routes_for(router: Router, entry: StoredEntry) -> dict[str, Hits]:
-    """slug -> matched terms for one stored entry."""
-    return routes_of(router, entry.data, entry.source)
 
 
 def store_source(
@@ -303,7 +299,7 @@ def plan_reroute(
     old_routes = store.all_routes()
     total = store.entry_count()
     for done, entry in enumerate(store.all_entries(), start=1):
-        routes = routes_for(router, entry)
+        routes = routes_of(router, entry.data, entry.source)
         old = old_routes.get((entry.source, entry.key), set())
         new_routes[(entry.source, entry.key)] = routes
         for slug in routes.keys() - old:

@@ -60,7 +60,7 @@ class Daemon:
     def __init__(self, path: Path, config: Config, rules: RuleSet) -> None:
         self.path = path
         self.current = (config, rules)  # swapped as one object so a tick never sees a mix
-        self.pool = ParsePool(len(os.sched_getaffinity(0)), config.poll.timeout)
+        self.pool = ParsePool(pipeline.cores(), config.poll.timeout)
         self.ticking = threading.Lock()
         self.wake = threading.Event()
         self.stop_requested = False
@@ -138,7 +138,7 @@ class Daemon:
         if self.server is not None:
             threading.Thread(target=self.server.serve_forever, name="serve", daemon=True).start()
             host, port = self.server.server_address[:2]
-            log.info("serving %s at http://%s:%s/", config.output_dir, host, port)
+            log.info("serving %s at http://%s:%s%s", config.output_dir, host, port, self.server.site.prefix)
         # Pings go out from their own job, so a slow hub never holds up a poll.
         self.scheduler.add_job(self.ping_hubs, "interval", id="websub", seconds=15)
         self.scheduler.start()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -331,9 +331,9 @@ class Store:
             (slug, _iso(since) or "", limit),
         )
 
-    def all_entries(self) -> Iterator[StoredEntry]:
+    def all_entries(self) -> list[StoredEntry]:
         """Every stored entry (for rerouting)."""
-        yield from self._entries("ORDER BY e.source, e.key", ())
+        return self._entries("ORDER BY e.source, e.key", ())
 
     def find_entries(self, id_or_link: str) -> list[StoredEntry]:
         """Entries whose atom id, guid or link is the given string."""
