@@ -15,7 +15,7 @@ from republisher.config import Config, default_config_path, load_config
 from republisher.errors import ConfigError, FetchError, ParseError, RepublisherError
 from republisher.fetch import Limits, fetch
 from republisher.isolation import parse_pool
-from republisher.match import Item, failing_examples, judge_all
+from republisher.match import Item, Verdict, failing_examples, judge_all
 from republisher.rules import RuleSet, load_rules
 from republisher.store import Store
 
@@ -109,11 +109,26 @@ def cmd_poll(config: Config, args: argparse.Namespace) -> int:
         print("no source is due (use --force to poll anyway)")
     for outcome in report.outcomes:
         print(f"{outcome.name}: {'' if outcome.ok else 'FAILED: '}{outcome.message}")
-    for name in report.written:
-        print(f"wrote {config.output_dir / name}")
-    for name in report.removed:
-        print(f"removed {config.output_dir / name}")
+    _print_files(config, report.written, report.removed)
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _print_reasons(verdict: Verdict) -> None:
+    """The terms behind a verdict: matched, excluding, and (when not routed) missing."""
+    for hit in verdict.matched:
+        print(f"    matched {hit.term!r} in {hit.field}: {hit.excerpt}")
+    for hit in verdict.excluded_by:
+        print(f"    excluded by {hit.term!r} in {hit.field}: {hit.excerpt}")
+    if not verdict.routed:
+        for missing in verdict.missing:
+            print(f"    missing {missing}")
+
+
+def _print_files(config: Config, written: Sequence[str], removed: Sequence[str]) -> None:
+    for name in written:
+        print(f"wrote {config.output_dir / name}")
+    for name in removed:
+        print(f"removed {config.output_dir / name}")
 
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
@@ -126,12 +141,7 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
             "expected routed, but it was not" if failure.example.routed else "expected not routed, but it was"
         )
         print(f"{failure.rule.path}: example {failure.example.title!r}: {outcome}")
-        for hit in v.matched:
-            print(f"    matched {hit.term!r} in {hit.field}: {hit.excerpt}")
-        for hit in v.excluded_by:
-            print(f"    excluded by {hit.term!r} in {hit.field}: {hit.excerpt}")
-        for missing in v.missing:
-            print(f"    missing {missing}")
+        _print_reasons(v)
     print(
         f"{config.path}: ok; {len(rules.rules)} rule files ok; "
         f"{total - len(failures)} of {total} examples pass"
@@ -180,13 +190,7 @@ def cmd_explain(config: Config, args: argparse.Namespace) -> int:
         print(f"{entry.data.title}\n  id: {entry.atom_id}\n  source: {entry.source}")
         for verdict in judge_all(rules.rules, Item.from_entry(entry.data, entry.source)):
             print(f"  {verdict.slug}: {'ROUTED' if verdict.routed else 'not routed'}")
-            for hit in verdict.matched:
-                print(f"    matched {hit.term!r} in {hit.field}: {hit.excerpt}")
-            for hit in verdict.excluded_by:
-                print(f"    excluded by {hit.term!r} in {hit.field}: {hit.excerpt}")
-            if not verdict.routed:
-                for missing in verdict.missing:
-                    print(f"    missing {missing}")
+            _print_reasons(verdict)
     return EXIT_OK
 
 
@@ -204,10 +208,7 @@ def cmd_reroute(config: Config, args: argparse.Namespace) -> int:
             print(f"    - {entry.data.title}")
     if not changes:
         print("no feed changes")
-    for name in report.written:
-        print(f"wrote {config.output_dir / name}")
-    for name in report.removed:
-        print(f"removed {config.output_dir / name}")
+    _print_files(config, report.written, report.removed)
     return EXIT_OK
 
 
