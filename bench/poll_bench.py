@@ -107,8 +107,8 @@ def run_cycle(config: Path, label: str) -> dict[str, float]:
         from datetime import UTC, datetime
         from pathlib import Path
         from republisher.config import load_config
-        from republisher.pipeline import poll_once
-        from republisher.rules import load_rules
+        from republisher.poll.cycle import poll_once
+        from republisher.routing.rules import load_rules
         config = load_config(Path({str(config)!r}))
         rules = load_rules(config.rules_dir)
         started = time.perf_counter()

@@ -19,10 +19,10 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from republisher.match import Item
 from republisher.models import EntryData
-from republisher.router import Router
-from republisher.rules import DEFAULT_FIELDS, Group, Rule, compile_term
+from republisher.routing.match import Item
+from republisher.routing.router import Router
+from republisher.routing.rules import DEFAULT_FIELDS, Group, Rule, compile_term
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO.parent / "shared" / "seeds"

@@ -128,7 +128,7 @@ SERVE = """
 import logging, sys
 from pathlib import Path
 from republisher.config import load_config
-from republisher.serve import serve
+from republisher.daemon.http import serve
 # As in production: one access-log line per request (here to a file, as to journald).
 logging.basicConfig(level=logging.INFO, filename=sys.argv[2], format="%(message)s")
 sys.exit(serve(load_config(Path(sys.argv[1]))))

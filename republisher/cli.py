@@ -10,14 +10,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from republisher import __version__, pipeline, serve, service, text
+from republisher import __version__, text
 from republisher.config import Config, default_config_path, load_config
+from republisher.daemon import http as serve
+from republisher.daemon import loop as service
 from republisher.errors import ConfigError, FetchError, ParseError, RepublisherError
-from republisher.fetch import Limits, fetch
-from republisher.isolation import parse_pool
-from republisher.match import Item, Verdict, failing_examples, judge_all
-from republisher.rules import RuleSet, load_rules
-from republisher.store import Store
+from republisher.poll import cycle as pipeline
+from republisher.routing.match import Item, Verdict, failing_examples, judge_all
+from republisher.routing.rules import RuleSet, load_rules
+from republisher.sources.fetch import Limits, fetch
+from republisher.sources.workers import parse_pool
+from republisher.store.store import Store
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

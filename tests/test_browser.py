@@ -20,7 +20,7 @@ from conftest import REPO, SAMPLE, Project
 
 from republisher.cli import main
 from republisher.config import load_config
-from republisher.serve import Server, make_server
+from republisher.daemon.http import Server, make_server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")

@@ -13,7 +13,7 @@ from xml.etree import ElementTree as ET
 from conformance import problems
 from conftest import SAMPLE, FeedServer, Project, Response
 
-from republisher.store import DB_NAME
+from republisher.store.store import DB_NAME
 
 RSS = (
     '<?xml version="1.0"?><rss version="2.0"><channel><title>Second</title>'

@@ -128,9 +128,9 @@ HELDOUT_ARTICLES = tomllib.loads(HELDOUT.read_text(encoding="utf-8"))["article"]
 
 @pytest.mark.parametrize("article", HELDOUT_ARTICLES, ids=[a["title"][:50] for a in HELDOUT_ARTICLES])
 def test_shipped_rules_generalise_to_articles_they_were_not_written_for(article: dict[str, object]) -> None:
-    from republisher.match import Item, judge_all
     from republisher.models import EntryData
-    from republisher.rules import load_rules
+    from republisher.routing.match import Item, judge_all
+    from republisher.routing.rules import load_rules
 
     rules = load_rules(Path(__file__).resolve().parent.parent / "rules")
     entry = EntryData(

@@ -1,4 +1,4 @@
-"""republisher.identity: dedup keys, Atom ids and change hashes (pure functions)."""
+"""republisher.sources.identity: dedup keys, Atom ids and change hashes (pure functions)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from republisher.identity import atom_id, content_hash, entry_key, is_absolute_iri
 from republisher.models import Category, EntryData
+from republisher.sources.identity import atom_id, content_hash, entry_key, is_absolute_iri
 
 ENTRY = EntryData(
     guid="https://www.theguardian.com/world/2021/mar/04/smile-for-the-camera",

@@ -14,9 +14,9 @@ import pytest
 from conftest import REPO, SAMPLE, Project
 from lxml import etree
 
-from republisher.atom import STYLESHEET, stylesheet
 from republisher.cli import main
-from republisher.indexes import FeedSummary, Headline, render_html, render_opml
+from republisher.publish.atom import STYLESHEET, stylesheet
+from republisher.publish.site import FeedSummary, Headline, render_html, render_opml
 
 BASE = "https://feeds.example.org/topics/"
 XHTML = "{http://www.w3.org/1999/xhtml}"
@@ -237,7 +237,7 @@ def test_stylesheet_output_has_no_scripts(published: Project) -> None:
 def test_stylesheet_is_shipped_as_package_data() -> None:
     pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
     assert '"static/*.xsl"' in pyproject
-    assert Path(REPO / "republisher" / "static" / STYLESHEET).is_file()
+    assert Path(REPO / "republisher" / "publish" / "static" / STYLESHEET).is_file()
 
 
 def test_stylesheet_links_the_html_alternate_not_the_json_one(published: Project) -> None:

@@ -8,9 +8,9 @@ from xml.etree import ElementTree as ET
 from conformance import ATOM, problems
 from conftest import FeedServer, Project, Response
 
-from republisher import identity
 from republisher.cli import main
 from republisher.models import EntryData
+from republisher.sources import identity
 
 RSS = """<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0"><channel><title>{name}</title><link>https://{name}.example/</link>

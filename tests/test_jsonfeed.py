@@ -10,10 +10,10 @@ import pytest
 from conformance import ATOM, problems
 from conftest import FeedServer, Project, Response
 
-from republisher import identity
 from republisher.cli import main
 from republisher.errors import ParseError
-from republisher.parse import parse_feed
+from republisher.sources import identity
+from republisher.sources.parse import parse_feed
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 URL = "https://watch.example.org/feed.json"

@@ -1,4 +1,4 @@
-"""republisher.parse: golden feeds, hostile markup, broken bodies and the bundled sample.
+"""republisher.sources.parse: golden feeds, hostile markup, broken bodies and the bundled sample.
 
 Golden files: every feed in tests/data/feeds/ has `<name>.expected.json` beside it, the
 FeedData that parse_feed returns (dataclasses.asdict, datetimes as ISO strings). The
@@ -27,14 +27,14 @@ import pytest
 
 from republisher.errors import ParseError
 from republisher.models import EntryData, FeedData
-from republisher.parse import parse_feed
+from republisher.sources.parse import parse_feed
 
 DATA = Path(__file__).parent / "data" / "feeds"
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "guardian-uighurs.xml"
 UPDATE_GOLDEN = os.environ.get("REPUBLISHER_UPDATE_GOLDEN") == "1"
 URL = "https://example.org/blog/feed.xml"
 
-# Characters XML 1.0 forbids (written out independently of republisher.parse).
+# Characters XML 1.0 forbids (written out independently of republisher.sources.parse).
 FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 

@@ -11,7 +11,7 @@ from conformance import ATOM, problems
 from conftest import SAMPLE, FeedServer, Project, Response
 
 from republisher.cli import main
-from republisher.store import Store
+from republisher.store.store import Store
 
 RSS = """<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0"><channel><title>Test source</title><link>https://news.example.com/</link>

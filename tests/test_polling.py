@@ -35,13 +35,13 @@ import pytest
 from conformance import ATOM, problems
 from conftest import Project
 
-from republisher import schedule
 from republisher.cli import main
 from republisher.config import load_config
 from republisher.models import SourceState
-from republisher.pipeline import poll_once
-from republisher.rules import load_rules
-from republisher.store import Store
+from republisher.poll import schedule
+from republisher.poll.cycle import poll_once
+from republisher.routing.rules import load_rules
+from republisher.store.store import Store
 
 SUBJECT, OTHER = "subject", "other"
 INTERVAL = 1800.0  # [poll] interval = "30m"

@@ -12,10 +12,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from republisher.match import Item, judge_all
 from republisher.models import Category, EntryData
-from republisher.router import Router
-from republisher.rules import Field, Group, Phrase, Rule, Term, compile_term
+from republisher.routing.match import Item, judge_all
+from republisher.routing.router import Router
+from republisher.routing.rules import Field, Group, Phrase, Rule, Term, compile_term
 
 # A small vocabulary so that random phrases and random texts meet often, with accents,
 # case, ß and shared prefixes to exercise folding and prefix terms.

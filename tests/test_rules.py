@@ -9,9 +9,9 @@ import pytest
 
 from republisher.config import load_config
 from republisher.errors import ConfigError
-from republisher.match import Item, failing_examples, route
 from republisher.models import Category, EntryData
-from republisher.rules import Field, RuleSet, load_rules
+from republisher.routing.match import Item, failing_examples, route
+from republisher.routing.rules import Field, RuleSet, load_rules
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_RULES = REPO / "rules"

@@ -25,9 +25,7 @@ from conftest import REPO, SAMPLE, Project
 
 from republisher.cli import main
 from republisher.config import Config, load_config
-from republisher.errors import RepublisherError
-from republisher.output import write_if_changed
-from republisher.serve import (
+from republisher.daemon.http import (
     Server,
     Target,
     accepts_gzip,
@@ -38,6 +36,8 @@ from republisher.serve import (
     site_of,
     wants_page,
 )
+from republisher.errors import RepublisherError
+from republisher.publish.files import write_if_changed
 
 PREFIX = "/topics/"  # the path of the test config's base_url
 TOPICS = ("diplomacy", "forced-labour", "surveillance")
@@ -536,7 +536,7 @@ def test_connections_beyond_the_limit_get_503(published: Config) -> None:
 
 
 def test_one_access_log_line_per_request(server: Server, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="republisher.serve")
+    caplog.set_level(logging.INFO, logger="republisher.daemon.http")
     requests = [
         ("GET", PREFIX + "index.opml", 200),
         ("HEAD", PREFIX + "diplomacy.atom", 200),
@@ -560,7 +560,9 @@ def access_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == "republisher.serve" and r.levelno == logging.INFO and "test-agent/1" in r.getMessage()
+        if r.name == "republisher.daemon.http"
+        and r.levelno == logging.INFO
+        and "test-agent/1" in r.getMessage()
     ]
 
 
@@ -570,7 +572,7 @@ def order(requests: list[tuple[str, str, int]]):  # type: ignore[no-untyped-def]
 
 
 def test_malformed_requests_get_400_and_a_log_line(server: Server, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="republisher.serve")
+    caplog.set_level(logging.INFO, logger="republisher.daemon.http")
     with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as sock:
         sock.sendall(b"GARBAGE\r\n\r\n")
         assert read_all(sock).startswith(b"HTTP/1.1 400")
@@ -593,7 +595,7 @@ def test_serve_stops_cleanly_on_sigterm(published: Config) -> None:
         "from dataclasses import replace\n"
         "from pathlib import Path\n"
         "from republisher.config import load_config\n"
-        "from republisher.serve import serve\n"
+        "from republisher.daemon.http import serve\n"
         "logging.basicConfig(level=logging.INFO, format='%(message)s')\n"
         "c = load_config(Path(sys.argv[1]))\n"
         "sys.exit(serve(replace(c, serve=replace(c.serve, port=0))))\n"

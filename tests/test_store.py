@@ -9,8 +9,8 @@ import pytest
 
 from republisher.errors import StoreError
 from republisher.models import EntryData, SourceMeta, SourceState, StoredEntry
-from republisher.output import remove_stale_temporaries, write_if_changed
-from republisher.store import MIGRATIONS, EntryWrite, Store
+from republisher.publish.files import remove_stale_temporaries, write_if_changed
+from republisher.store.store import MIGRATIONS, EntryWrite, Store
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 ORIGIN = SourceMeta(
@@ -96,7 +96,7 @@ def test_stale_temporaries_are_removed(tmp_path: Path) -> None:
 
 
 def test_back_off_never_overflows() -> None:
-    from republisher.schedule import MAX_BACKOFF, after_failure
+    from republisher.poll.schedule import MAX_BACKOFF, after_failure
 
     next_due, _ = after_failure(NOW, 900.0, 5000, 0.5)
     assert (next_due - NOW).total_seconds() == MAX_BACKOFF
@@ -104,8 +104,8 @@ def test_back_off_never_overflows() -> None:
 
 def test_a_worker_that_cannot_start_does_not_hang_the_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     from republisher.errors import ParseError
-    from republisher.isolation import ParsePool
-    from republisher.rules import RuleSet
+    from republisher.routing.rules import RuleSet
+    from republisher.sources.workers import ParsePool
 
     pool = ParsePool(1, timeout=5)
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from republisher.models import EntryData, SourceMeta, StoredEntry
-from republisher.stories import canonical_link, merge_stories
+from republisher.publish.stories import canonical_link, merge_stories
 
 T0 = datetime(2021, 3, 1, 12, tzinfo=UTC)
 

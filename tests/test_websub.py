@@ -14,12 +14,12 @@ from urllib.parse import parse_qsl
 import pytest
 from conftest import SAMPLE, Project
 
-from republisher import websub
 from republisher.cli import main
 from republisher.config import load_config
 from republisher.errors import ConfigError
-from republisher.pipeline import deliver_websub
-from republisher.store import Store
+from republisher.poll.cycle import deliver_websub
+from republisher.publish import websub
+from republisher.store.store import Store
 
 
 class Hub:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from republisher.errors import FetchError
-from republisher.store import Store
+from republisher.store.store import Store
 
 MAX_ATTEMPTS = 8
 FIRST_RETRY = 30.0  # seconds; doubles each attempt

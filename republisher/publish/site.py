@@ -13,7 +13,7 @@ from email.utils import format_datetime
 from xml.etree import ElementTree as ET
 
 from republisher import PROJECT_URL, __version__
-from republisher.atom import feed_url, json_feed_url
+from republisher.publish.atom import feed_url, json_feed_url
 
 
 @dataclass(frozen=True)

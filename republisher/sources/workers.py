@@ -23,10 +23,10 @@ from multiprocessing.process import BaseProcess
 
 from republisher.errors import ParseError
 from republisher.models import PreparedFeed
-from republisher.parse import parse_feed
-from republisher.prepare import prepare_feed
-from republisher.router import Router
-from republisher.rules import RuleSet
+from republisher.routing.router import Router
+from republisher.routing.rules import RuleSet
+from republisher.sources.parse import parse_feed
+from republisher.sources.prepare import prepare_feed
 
 log = logging.getLogger(__name__)
 

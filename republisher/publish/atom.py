@@ -16,8 +16,8 @@ from feedgen.feed import FeedGenerator
 
 from republisher import PROJECT_URL, __version__, text
 from republisher.models import SourceMeta, StoredEntry
-from republisher.rules import Rule
-from republisher.stories import Story, with_carriers
+from republisher.publish.stories import Story, with_carriers
+from republisher.routing.rules import Rule
 
 STYLESHEET = "feed.xsl"
 # Relative, so that a browser loads the stylesheet from wherever it fetched the feed:
@@ -28,7 +28,7 @@ _STYLESHEET_PI = f'<?xml-stylesheet type="text/xsl" href="{STYLESHEET}"?>'.encod
 
 def stylesheet() -> bytes:
     """The bundled XSL stylesheet that shows a feed as a readable page in a browser."""
-    return resources.files("republisher").joinpath("static", STYLESHEET).read_bytes()
+    return resources.files("republisher.publish").joinpath("static", STYLESHEET).read_bytes()
 
 
 def feed_url(base_url: str, slug: str) -> str:

@@ -17,13 +17,14 @@ from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from republisher import pipeline, serve
 from republisher.config import Config, load_config
+from republisher.daemon import http as serve
+from republisher.daemon.systemd import notify, watchdog_interval
 from republisher.errors import ConfigError, RepublisherError
-from republisher.isolation import ParsePool
-from republisher.match import failing_examples
-from republisher.notify import notify, watchdog_interval
-from republisher.rules import RuleSet, load_rules
+from republisher.poll import cycle as pipeline
+from republisher.routing.match import failing_examples
+from republisher.routing.rules import RuleSet, load_rules
+from republisher.sources.workers import ParsePool
 
 log = logging.getLogger("republisher")
 

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from republisher import text
-from republisher.atom import json_feed_url
-from republisher.rules import Rule
-from republisher.stories import Story, with_carriers
+from republisher.publish.atom import json_feed_url
+from republisher.publish.stories import Story, with_carriers
+from republisher.routing.rules import Rule
 
 
 def render_json_feed(rule: Rule, stories: Sequence[Story], base_url: str, hubs: Sequence[str] = ()) -> bytes:

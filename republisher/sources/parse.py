@@ -19,10 +19,11 @@ import feedparser.mixin
 import feedparser.sanitizer
 import feedparser.urls
 
-from republisher import jsonfeed, text
+from republisher import text
 from republisher.errors import ParseError
-from republisher.identity import is_absolute_iri
 from republisher.models import Category, EntryData, FeedData, SourceMeta
+from republisher.sources import jsonfeed
+from republisher.sources.identity import is_absolute_iri
 from republisher.text import XML_FORBIDDEN, clean, web_url
 
 # feedparser resolves a permalink guid against the document URL, so "12345" fetched from

@@ -14,8 +14,8 @@ import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from republisher.match import Hit, Item
-from republisher.rules import DEFAULT_FIELDS, Field, Phrase, Regex, Rule, Term
+from republisher.routing.match import Hit, Item
+from republisher.routing.rules import DEFAULT_FIELDS, Field, Phrase, Regex, Rule, Term
 from republisher.text import BOUNDARY
 
 _FIELD_BIT = {field: 1 << i for i, field in enumerate(Field)}

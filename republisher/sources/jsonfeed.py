@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from republisher.errors import ParseError
-from republisher.identity import is_absolute_iri
 from republisher.models import Category, EntryData, FeedData, SourceMeta
+from republisher.sources.identity import is_absolute_iri
 from republisher.text import clean, web_url
 
 VERSION_PREFIX = "https://jsonfeed.org/version/1"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from republisher import text
 from republisher.models import EntryData
-from republisher.rules import DEFAULT_FIELDS, Example, Field, Group, Phrase, Regex, Rule, Term
+from republisher.routing.rules import DEFAULT_FIELDS, Example, Field, Group, Phrase, Regex, Rule, Term
 
 
 @dataclass(frozen=True)

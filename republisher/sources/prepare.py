@@ -6,10 +6,10 @@ workers spreads it over every core instead of leaving it to the thread that writ
 
 from __future__ import annotations
 
-from republisher import identity
-from republisher.match import Item
 from republisher.models import EntryData, FeedData, Hits, PreparedEntry, PreparedFeed
-from republisher.router import Router
+from republisher.routing.match import Item
+from republisher.routing.router import Router
+from republisher.sources import identity
 
 
 def routes_of(router: Router, data: EntryData, source: str) -> dict[str, Hits]:

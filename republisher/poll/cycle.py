@@ -14,22 +14,25 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from republisher import identity, schedule, text, websub
-from republisher.atom import STYLESHEET, render_feed, stylesheet
+from republisher import text
 from republisher.config import Config, SourceConfig
 from republisher.errors import FetchError, ParseError
-from republisher.fetch import Limits, fetch, post_form
-from republisher.indexes import NEWEST_SHOWN, FeedSummary, Headline, render_html, render_opml
-from republisher.isolation import parse_pool
-from republisher.json_output import render_json_feed
-from republisher.lock import poll_lock
 from republisher.models import FetchResult, Hits, PreparedFeed, SourceState, StoredEntry
-from republisher.output import remove_stale_temporaries, write_if_changed
-from republisher.prepare import routes_of
-from republisher.router import Router
-from republisher.rules import Rule, RuleSet
-from republisher.store import EntryWrite, Store
-from republisher.stories import Story, merge_stories
+from republisher.poll import schedule
+from republisher.poll.lock import poll_lock
+from republisher.publish import websub
+from republisher.publish.atom import STYLESHEET, render_feed, stylesheet
+from republisher.publish.files import remove_stale_temporaries, write_if_changed
+from republisher.publish.jsonfeed import render_json_feed
+from republisher.publish.site import NEWEST_SHOWN, FeedSummary, Headline, render_html, render_opml
+from republisher.publish.stories import Story, merge_stories
+from republisher.routing.router import Router
+from republisher.routing.rules import Rule, RuleSet
+from republisher.sources import identity
+from republisher.sources.fetch import Limits, fetch, post_form
+from republisher.sources.prepare import routes_of
+from republisher.sources.workers import parse_pool
+from republisher.store.store import EntryWrite, Store
 
 log = logging.getLogger(__name__)
 
