@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 # The terms that routed an entry to a feed: (term as written, field, excerpt).
-Hits = list[tuple[str, str, str]]
 
 
 @dataclass(frozen=True)
@@ -131,7 +130,7 @@ class PreparedEntry:
     data: EntryData
     key: str
     content_hash: str
-    routes: dict[str, Hits]  # slug -> terms that matched
+    routes: tuple[str, ...]  # slugs of the derived feeds that take it
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
 def test_entries_routes_and_state_survive_reopening(tmp_path: Path) -> None:
     store = Store.open(tmp_path)
     with store.transaction():
-        store.put_entries([EntryWrite(stored("a"), "h1", {"feed": [("t", "title", "x")]})])
+        store.put_entries([EntryWrite(stored("a"), "h1", ("feed",))])
         store.put_source_state(
             SourceState(name="src", url="https://s.example/rss", etag='"e"', last_poll=NOW)
         )
@@ -51,7 +51,7 @@ def test_entries_routes_and_state_survive_reopening(tmp_path: Path) -> None:
     store = Store.open(tmp_path)
     try:
         assert [e.data.title for e in store.feed_entries("feed", 10)] == ["T"]
-        assert store.routes_of("src", "a") == {"feed": [("t", "title", "x")]}
+        assert store.routes_of("src", "a") == {"feed"}
         state = store.source_state("src")
         assert state is not None and state.etag == '"e"' and state.last_poll == NOW
     finally:
@@ -62,7 +62,7 @@ def test_a_failed_transaction_stores_nothing(tmp_path: Path) -> None:
     store = Store.open(tmp_path)
     try:
         with pytest.raises(RuntimeError), store.transaction():
-            store.put_entries([EntryWrite(stored("a"), "h1", {})])
+            store.put_entries([EntryWrite(stored("a"), "h1", ())])
             raise RuntimeError("crash half-way")
         assert store.entry_count() == 0
     finally:
@@ -118,3 +118,26 @@ def test_a_worker_that_cannot_start_does_not_hang_the_pool(monkeypatch: pytest.M
         with pytest.raises((OSError, ParseError)):
             pool.prepare(b"<rss/>", "https://x.example/", None, "x", rules)
     pool.close()
+
+
+def test_a_store_with_routing_hits_keeps_its_routes_when_the_column_goes(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "republisher.sqlite3")
+    for script in MIGRATIONS[:4]:
+        db.executescript(script)
+    db.execute("PRAGMA user_version = 4")
+    db.execute(
+        "INSERT INTO entries VALUES ('src', 'a', 'https://s.example/a', 'h', ?, ?, ?, ?, ?)",
+        (NOW.isoformat(), NOW.isoformat(), NOW.isoformat(), '{"guid": "a", "title": "T"}', "{}"),
+    )
+    db.execute("INSERT INTO routes VALUES ('src', 'a', 'feed', '[[\"t\", \"title\", \"x\"]]')")
+    db.commit()
+    db.close()
+    store = Store.open(tmp_path)
+    try:
+        assert store.routes_of("src", "a") == {"feed"}
+        columns = [row[1] for row in store.db.execute("PRAGMA table_info(routes)")]
+        assert "hits" not in columns
+    finally:
+        store.close()

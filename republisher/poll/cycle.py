@@ -17,7 +17,7 @@ from typing import TypeVar
 from republisher import text
 from republisher.config import Config, SourceConfig
 from republisher.errors import FetchError, ParseError
-from republisher.models import FetchResult, Hits, PreparedFeed, SourceState, StoredEntry
+from republisher.models import FetchResult, PreparedFeed, SourceState, StoredEntry
 from republisher.poll import schedule
 from republisher.poll.lock import poll_lock
 from republisher.publish import websub
@@ -294,20 +294,20 @@ Progress = Callable[[int, int], None]  # (done, total)
 
 def plan_reroute(
     store: Store, router: Router, progress: Progress | None = None
-) -> tuple[list[RouteChange], dict[tuple[str, str], dict[str, Hits]]]:
+) -> tuple[list[RouteChange], dict[tuple[str, str], tuple[str, ...]]]:
     """What the current rules would change: per feed, entries entering and leaving."""
     entering: dict[str, list[StoredEntry]] = {}
     leaving: dict[str, list[StoredEntry]] = {}
-    new_routes: dict[tuple[str, str], dict[str, Hits]] = {}
+    new_routes: dict[tuple[str, str], tuple[str, ...]] = {}
     old_routes = store.all_routes()
     total = store.entry_count()
     for done, entry in enumerate(store.all_entries(), start=1):
         routes = routes_of(router, entry.data, entry.source)
         old = old_routes.get((entry.source, entry.key), set())
         new_routes[(entry.source, entry.key)] = routes
-        for slug in routes.keys() - old:
+        for slug in set(routes) - old:
             entering.setdefault(slug, []).append(entry)
-        for slug in old - routes.keys():
+        for slug in old - set(routes):
             leaving.setdefault(slug, []).append(entry)
         if progress is not None and (done % 500 == 0 or done == total):
             progress(done, total)

@@ -14,7 +14,7 @@ import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from republisher.routing.match import Hit, Item
+from republisher.routing.match import Item
 from republisher.routing.rules import DEFAULT_FIELDS, Field, Phrase, Regex, Rule, Term
 from republisher.text import BOUNDARY
 
@@ -249,33 +249,6 @@ class Router:
                 if sources is None or item.source in sources:
                     taken.append(index)
         return [(self.rules[i].slug, i) for i in sorted(taken)]
-
-    def route_with_hits(self, item: Item) -> dict[str, tuple[Hit, ...]]:
-        """slug -> the terms that matched (term and field; no excerpt), for every feed taking it."""
-        found = self._occurrences(item)
-        result: dict[str, tuple[Hit, ...]] = {}
-        for slug, index in self._taken(item, found):
-            tree = self.trees[index]
-            result[slug] = () if tree is None else tuple(self._hits(tree, found, item))
-        return result
-
-    def _hits(self, tree: _Tree, found: dict[int, int], item: Item) -> list[Hit]:
-        """The any/all terms that hold in a tree that holds (exclusions hold by not matching)."""
-        if isinstance(tree, _PhraseLeaf):
-            where = found.get(tree.pid, 0) & tree.mask
-            field = next(f for f in Field if _FIELD_BIT[f] & where)
-            return [Hit(self.phrases[tree.pid].source, field, "")]
-        if isinstance(tree, _RegexLeaf):
-            for field in tree.fields:
-                for plain in item.plain(field):
-                    if found_text := tree.term.pattern.search(plain):
-                        return [Hit(tree.term.source, field, found_text.group(0))]
-            return []
-        hits: list[Hit] = []
-        for child in (tree.any or ()) + (tree.all or ()):
-            if self._holds(child, found, item):
-                hits.extend(self._hits(child, found, item))
-        return hits
 
 
 def _occurs_at(phrase: Phrase, words: list[str], start: int) -> bool:

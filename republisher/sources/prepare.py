@@ -6,16 +6,15 @@ workers spreads it over every core instead of leaving it to the thread that writ
 
 from __future__ import annotations
 
-from republisher.models import EntryData, FeedData, Hits, PreparedEntry, PreparedFeed
+from republisher.models import EntryData, FeedData, PreparedEntry, PreparedFeed
 from republisher.routing.match import Item
 from republisher.routing.router import Router
 from republisher.sources import identity
 
 
-def routes_of(router: Router, data: EntryData, source: str) -> dict[str, Hits]:
-    """slug -> matched terms, for every derived feed that takes the entry."""
-    routed = router.route_with_hits(Item.from_entry(data, source))
-    return {slug: [(h.term, h.field.value, h.excerpt) for h in hits] for slug, hits in routed.items()}
+def routes_of(router: Router, data: EntryData, source: str) -> tuple[str, ...]:
+    """Slugs of the derived feeds that take the entry (`explain` recomputes why)."""
+    return tuple(router.route(Item.from_entry(data, source)))
 
 
 def prepare_feed(feed: FeedData, source: str, router: Router) -> PreparedFeed:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from republisher.errors import StoreError
-from republisher.models import Category, EntryData, Hits, SourceMeta, SourceState, StoredEntry
+from republisher.models import Category, EntryData, SourceMeta, SourceState, StoredEntry
 
 DB_NAME = "republisher.sqlite3"
 
@@ -54,7 +54,7 @@ MIGRATIONS: tuple[str, ...] = (
         source TEXT NOT NULL,
         key TEXT NOT NULL,
         slug TEXT NOT NULL,
-        hits TEXT NOT NULL,              -- JSON list of [term, field, excerpt]
+        hits TEXT NOT NULL,              -- dropped by migration 5
         PRIMARY KEY (slug, source, key),
         FOREIGN KEY (source, key) REFERENCES entries (source, key) ON DELETE CASCADE
     );
@@ -82,6 +82,9 @@ MIGRATIONS: tuple[str, ...] = (
         last_error TEXT,
         PRIMARY KEY (hub, topic)
     )
+    """,
+    """
+    ALTER TABLE routes DROP COLUMN hits;  -- never read: `explain` recomputes why an entry matched
     """,
 )
 
@@ -132,13 +135,11 @@ class EntryWrite:
 
     entry: StoredEntry
     content_hash: str
-    routes: Mapping[str, Hits]
+    routes: tuple[str, ...]  # slugs of the feeds that take the entry
 
 
-def _route_rows(source: str, key: str, routes: Mapping[str, Hits]) -> list[tuple[str, str, str, str]]:
-    return [
-        (source, key, slug, json.dumps(hits, ensure_ascii=False)) for slug, hits in sorted(routes.items())
-    ]
+def _route_rows(source: str, key: str, routes: Iterable[str]) -> list[tuple[str, str, str]]:
+    return [(source, key, slug) for slug in sorted(set(routes))]
 
 
 class Store:
@@ -250,7 +251,7 @@ class Store:
         """Store new or changed entries and their routes (call inside a transaction)."""
         origins: dict[int, str] = {}  # the entries of one feed share one SourceMeta
         entry_rows: list[tuple[Any, ...]] = []
-        route_rows: list[tuple[str, str, str, str]] = []
+        route_rows: list[tuple[str, str, str]] = []
         for w in writes:
             e = w.entry
             origin = origins.get(id(e.origin))
@@ -278,13 +279,13 @@ class Store:
                    changed_at, sort_time, data, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             entry_rows,
         )
-        self.db.executemany("INSERT INTO routes (source, key, slug, hits) VALUES (?, ?, ?, ?)", route_rows)
+        self.db.executemany("INSERT INTO routes (source, key, slug) VALUES (?, ?, ?)", route_rows)
 
-    def set_routes(self, source: str, key: str, routes: Mapping[str, Hits]) -> None:
+    def set_routes(self, source: str, key: str, routes: Iterable[str]) -> None:
         """Replace an entry's routing results (call inside a transaction)."""
         self.db.execute("DELETE FROM routes WHERE source = ? AND key = ?", (source, key))
         self.db.executemany(
-            "INSERT INTO routes (source, key, slug, hits) VALUES (?, ?, ?, ?)",
+            "INSERT INTO routes (source, key, slug) VALUES (?, ?, ?)",
             _route_rows(source, key, routes),
         )
 
@@ -300,9 +301,10 @@ class Store:
         pattern = "%" + fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         return self._entries("WHERE json_extract(e.data, '$.title') LIKE ? ESCAPE '\\'", (pattern,))
 
-    def routes_of(self, source: str, key: str) -> dict[str, Hits]:
-        rows = self.db.execute("SELECT slug, hits FROM routes WHERE source = ? AND key = ?", (source, key))
-        return {slug: [tuple(h) for h in json.loads(hits)] for slug, hits in rows}
+    def routes_of(self, source: str, key: str) -> set[str]:
+        """Slugs of the derived feeds the entry is routed to."""
+        rows = self.db.execute("SELECT slug FROM routes WHERE source = ? AND key = ?", (source, key))
+        return {slug for (slug,) in rows}
 
     def _entries(self, where: str, params: tuple[Any, ...]) -> list[StoredEntry]:
         rows = self.db.execute(
