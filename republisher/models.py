@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-# The terms that routed an entry to a feed: (term as written, field, excerpt).
-
 
 @dataclass(frozen=True)
 class Category:
@@ -63,6 +61,7 @@ class FeedData:
     meta: SourceMeta
     entries: tuple[EntryData, ...]
     warning: str | None = None  # e.g. "truncated XML: kept 12 entries"
+    dropped: tuple[str, ...] = ()  # one line per item left out, naming it and why
 
 
 @dataclass(frozen=True)
@@ -121,6 +120,7 @@ class SourceState:
     not_before: datetime | None = None  # the server's Retry-After: even --force waits
     gone: bool = False
     moved_to: str | None = None
+    dropped: tuple[str, ...] = ()  # items of the last parsed document left out, and why
 
 
 @dataclass(frozen=True)
@@ -140,3 +140,4 @@ class PreparedFeed:
     meta: SourceMeta
     entries: tuple[PreparedEntry, ...]
     warning: str | None = None
+    dropped: tuple[str, ...] = ()  # one line per item left out, naming it and why
