@@ -27,15 +27,9 @@ from email.utils import format_datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from sample_text import sample_paragraphs
+
 REPO = Path(__file__).resolve().parent.parent
-SEED = next((REPO.parent / "shared" / "seeds").glob("*.txt"), None)
-
-
-def seed_paragraphs() -> list[str]:
-    if SEED is None:
-        return ["Sanctions on officials and forced labour in cotton supply chains." * 3]
-    text = SEED.read_text(encoding="utf-8")
-    return [p.strip() for p in text.split("\n\n") if len(p.strip()) > 80]
 
 
 def make_feed(n: int, items: int, paragraphs: list[str], start: datetime) -> bytes:
@@ -150,7 +144,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="poll-bench-"))
     root.chmod(0o755)  # nginx's workers run as an unprivileged user
     (root / "www").mkdir()
-    paragraphs = seed_paragraphs()
+    paragraphs = sample_paragraphs()
     start = datetime(2026, 11, 1, tzinfo=UTC)
     bodies = [make_feed(n, args.items, paragraphs, start) for n in range(args.feeds)]
     for n, body in enumerate(bodies):

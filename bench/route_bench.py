@@ -19,19 +19,19 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from sample_text import sample_words
+
 from republisher.models import EntryData
 from republisher.routing.match import Item
 from republisher.routing.router import Router
 from republisher.routing.rules import DEFAULT_FIELDS, Group, Rule, compile_term
 
 REPO = Path(__file__).resolve().parent.parent
-SEEDS = REPO.parent / "shared" / "seeds"
 
 
 def vocabulary() -> list[str]:
-    """Common words: those of the seed articles (what most of a text is made of)."""
-    text = " ".join(p.read_text(encoding="utf-8") for p in SEEDS.glob("*.txt"))
-    return sorted(set(re.findall(r"[A-Za-z][a-z]{3,}", text)))
+    """Common words: those of the bundled sample feed (what most of a text is made of)."""
+    return sample_words()
 
 
 def topic_words(rng: random.Random, count: int = 5000) -> list[str]:

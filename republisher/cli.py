@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from republisher import __version__, text
 from republisher.config import Config, default_config_path, load_config
 from republisher.daemon import http as serve
 from republisher.daemon import loop as service
 from republisher.errors import ConfigError, FetchError, ParseError, RepublisherError
-from republisher.poll import cycle as pipeline
+from republisher.poll import cycle
+from republisher.poll.reroute import reroute_and_publish
+from republisher.poll.status import status_document
+from republisher.publish import websub
+from republisher.publish.publisher import feed_stories
 from republisher.routing.match import Item, Verdict, failing_examples, judge_all
 from republisher.routing.rules import RuleSet, load_rules
 from republisher.sources.fetch import Limits, fetch
@@ -27,6 +33,16 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="republisher", description=__doc__)
+    # --config and --debug are accepted before or after the command: `republisher status
+    # --config x.toml` works like `republisher --config x.toml status`.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="config file (default: $REPUBLISHER_CONFIG or ./config.toml)",
+    )
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     parser.add_argument(
         "--config", type=Path, help="config file (default: $REPUBLISHER_CONFIG or ./config.toml)"
     )
@@ -34,20 +50,62 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"republisher {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    poll = commands.add_parser("poll", help="poll due sources once, store, route, write feeds")
-    poll.add_argument("--force", action="store_true", help="ignore intervals and back-off")
+    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=summary, description=description, parents=[common])
+
+    poll = command(
+        "poll",
+        "poll due sources once, store, route, write feeds",
+        "One cycle: poll every source that is due, store new and changed items, route them, "
+        "and rewrite the derived feeds whose bytes changed. Exits 1 when a source failed.",
+    )
+    poll.add_argument(
+        "--force", action="store_true", help="ignore intervals and back-off (never Retry-After or 410)"
+    )
     poll.add_argument("--source", metavar="NAME", help="poll only this source")
-    commands.add_parser("run", help="the daemon: poll each source on its interval; SIGHUP reloads")
-    commands.add_parser("serve", help="serve output_dir over HTTP at [serve] host and port")
-    commands.add_parser("check", help="validate config and rules, run every rule's [[examples]]")
-    route = commands.add_parser("route", help="dry run: which feeds each item of a feed would go to")
+    command(
+        "run",
+        "the daemon: poll each source on its interval; SIGHUP reloads",
+        "Run as a service: poll each source on its interval, reload config and rules on SIGHUP, "
+        "stop cleanly on SIGTERM; serve output_dir too when [serve] enabled = true.",
+    )
+    command("serve", "serve output_dir over HTTP", "Serve output_dir over HTTP at [serve] host and port.")
+    command(
+        "check",
+        "validate config and rules, run every rule's [[examples]]",
+        "Validate the config and every rule file, and run every rule file's [[examples]]. "
+        "Exits 2 on a config or rule error, 1 when an example fails.",
+    )
+    route = command(
+        "route",
+        "dry run: which feeds each item of a feed would go to",
+        "Parse one feed (a file or URL) and print the derived feeds each item would go to. Writes nothing.",
+    )
     route.add_argument("feed", metavar="FILE_OR_URL")
-    route.add_argument("--source", metavar="NAME", help="treat the items as coming from this source")
-    explain = commands.add_parser("explain", help="why a stored entry is (not) in each feed")
+    route.add_argument(
+        "--source", metavar="NAME", help="treat the items as coming from this configured source"
+    )
+    explain = command(
+        "explain",
+        "why a stored entry is (not) in each feed",
+        "For a stored entry: every derived feed, and the terms (with field and quoted text) that "
+        "routed or excluded it, or what was missing.",
+    )
     explain.add_argument("entry", metavar="ENTRY", help="a stored entry's id or link, or part of its title")
-    reroute = commands.add_parser("reroute", help="re-apply the current rules to every stored entry")
+    reroute = command(
+        "reroute",
+        "re-apply the current rules to every stored entry",
+        "Re-apply the current rules to every stored entry and rewrite the derived feeds.",
+    )
     reroute.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
-    commands.add_parser("status", help="per source and per derived feed state")
+    status = command(
+        "status",
+        "per source and per derived feed state; exit 1 when a source fails",
+        "Per source: URL, last poll, HTTP status, next due, errors, dropped items; per derived "
+        "feed: stories in the feed, routed entries, newest. Times are UTC. Exits 1 when any "
+        "source is failing or gone.",
+    )
+    status.add_argument("--json", action="store_true", help="print the same as one JSON document")
     return parser
 
 
@@ -57,6 +115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args)
     path = args.config or default_config_path()
     try:
+        if not path.exists():
+            hint = (
+                "pass --config PATH or set $REPUBLISHER_CONFIG" if args.config is None else "check the path"
+            )
+            raise ConfigError([f"{path}: config file not found ({hint})"])
         if args.command == "run":
             return service.run(path)
         if args.command == "serve":
@@ -71,6 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FAILED
+    except BrokenPipeError:
+        # The reader of our output went away (`republisher status | head -1`): end quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except OSError as e:  # an unwritable output_dir, a full disk, …
         if args.debug:
             raise
@@ -105,8 +172,8 @@ def _rules(config: Config) -> RuleSet:
 def cmd_poll(config: Config, args: argparse.Namespace) -> int:
     if args.source and config.source(args.source) is None:
         raise ConfigError([f"{config.path}: --source: no source named {args.source!r}"])
-    report = pipeline.poll_once(config, _rules(config), _now(), force=args.force, only=args.source)
-    for ping in pipeline.deliver_websub(config, _now()):
+    report = cycle.poll_once(config, _rules(config), _now(), force=args.force, only=args.source)
+    for ping in websub.deliver_due(config, _now()):
         print(f"websub: {ping.hub}: {ping.topic}: {ping.detail}")
     if not report.outcomes:
         print("no source is due (use --force to poll anyway)")
@@ -157,6 +224,8 @@ def cmd_route(config: Config, args: argparse.Namespace) -> int:
     target = args.feed
     path = Path(target)
     url = path.resolve().as_uri() if "://" not in target else target
+    if args.source and config.source(args.source) is None:
+        raise ConfigError([f"{config.path}: --source: no source named {args.source!r}"])
     source = args.source or next((s.name for s in config.sources if s.url == url), None)
     try:
         result = fetch(url, Limits(timeout=config.poll.timeout, max_bytes=config.poll.max_bytes))
@@ -199,9 +268,7 @@ def cmd_explain(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_reroute(config: Config, args: argparse.Namespace) -> int:
     progress = _progress_bar if sys.stderr.isatty() else None
-    report = pipeline.reroute_and_publish(
-        config, _rules(config), _now(), dry_run=args.dry_run, progress=progress
-    )
+    report = reroute_and_publish(config, _rules(config), _now(), dry_run=args.dry_run, progress=progress)
     changes = report.changes
     for change in changes:
         print(f"{change.slug}: {len(change.entering)} entering, {len(change.leaving)} leaving")
@@ -227,54 +294,60 @@ def _progress_bar(done: int, total: int) -> None:
 
 
 def cmd_status(config: Config, args: argparse.Namespace) -> int:
-    store = Store.open(config.state_dir)
+    now = _now()
     try:
+        rules: RuleSet | None = _rules(config)
+    except ConfigError:
+        rules = None  # status still reports the sources when a rule file is broken
+    with Store.open(config.state_dir) as store:
         states = store.source_states()
         counts = store.feed_counts()
-    finally:
-        store.close()
-    rows: list[tuple[str, ...]] = [("SOURCE", "HTTP", "LAST POLL", "NEXT DUE", "ERRORS", "STATE")]
+        slugs = rules.slugs if rules else tuple(sorted(counts))
+        in_feed = {
+            rule.slug: len(feed_stories(store, rule, config.max_entries, now))
+            for rule in (rules.rules if rules else ())
+        }
+    document = status_document(config, states, slugs, counts, in_feed)
+    if args.json:
+        print(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        _print_status(document)
+    return EXIT_OK if document["healthy"] else EXIT_FAILED
+
+
+def _print_status(document: dict[str, Any]) -> None:
+    rows: list[tuple[str, ...]] = [("SOURCE", "HTTP", "LAST POLL (UTC)", "NEXT DUE (UTC)", "ERRORS", "STATE")]
     notes: list[str] = []
-    for source in config.sources:
-        state = states.get(source.name)
-        if state is None or state.url != source.url:
-            rows.append((source.name, "-", "never", "now", "0", "new"))
-            notes.append(f"{source.name}: {source.url}")
-            continue
-        condition = "GONE (410)" if state.gone else "failing" if state.consecutive_errors else "ok"
-        due = "never" if state.gone else _when(max(filter(None, (state.next_due, state.not_before))))
+    for source in document["sources"]:
+        name = source["name"]
+        due = "never" if source["gone"] else "now" if source["state"] == "new" else _when(source["next_due"])
+        state = {"gone": "GONE (410)", "failing": "FAILING"}.get(source["state"], source["state"])
+        last = _when(source["last_poll"]) if source["last_poll"] else "never"
         rows.append(
-            (
-                source.name,
-                str(state.last_status or "-"),
-                _when(state.last_poll),
-                due,
-                str(state.consecutive_errors),
-                condition,
-            )
+            (name, str(source["last_status"] or "-"), last, due, str(source["consecutive_errors"]), state)
         )
-        notes.append(f"{source.name}: {source.url}")
-        if state.moved_to:
-            notes.append(f"{source.name}: moved to {state.moved_to}")
-        if state.not_before:
-            notes.append(f"{source.name}: server asked us to wait until {_when(state.not_before)}")
-        if state.last_error:
-            notes.append(f"{source.name}: last error: {state.last_error}")
+        notes.append(f"{name}: {source['url']}")
+        if source["moved_to"]:
+            notes.append(f"{name}: moved to {source['moved_to']}")
+        if source["not_before"]:
+            notes.append(f"{name}: server asked us to wait until {_when(source['not_before'])} UTC")
+        if source["last_error"]:
+            notes.append(f"{name}: last error: {source['last_error']}")
+        if source["dropped_items"]:
+            notes.append(f"{name}: {len(source['dropped_items'])} items of its last document dropped:")
+            notes.extend(f"    {line}" for line in source["dropped_items"][:10])
     _print_table(rows)
     print()
     for note in notes:
         print(note)
     print()
-    try:
-        slugs = _rules(config).slugs
-    except ConfigError:
-        slugs = tuple(sorted(counts))
-    feed_rows: list[tuple[str, ...]] = [("FEED", "ENTRIES", "NEWEST")]
-    for slug in slugs:
-        n, newest = counts.get(slug, (0, None))
-        feed_rows.append((slug, str(n), _when(newest)))
+    feed_rows: list[tuple[str, ...]] = [("FEED", "IN FEED", "ROUTED", "NEWEST (UTC)")]
+    for feed in document["feeds"]:
+        in_feed, routed = feed["stories_in_feed"], feed["routed_entries"]
+        feed_rows.append((feed["slug"], str(in_feed), str(routed), _when(feed["newest"])))
     _print_table(feed_rows)
-    return EXIT_OK
+    print("\nIN FEED: stories published now (retention applied, one per story carried by several")
+    print("sources); ROUTED: stored entries the feed's rule takes.")
 
 
 def _print_table(rows: list[tuple[str, ...]]) -> None:
@@ -283,8 +356,10 @@ def _print_table(rows: list[tuple[str, ...]]) -> None:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+def _when(value: datetime | str | None) -> str:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
 _COMMANDS = {

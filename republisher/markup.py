@@ -61,8 +61,11 @@ def sanitize(fragment: str, base: str | None = None) -> str:
 def _absolute_url(tag: str, attribute: str, value: str, base: str | None) -> str | None:
     if attribute not in ("href", "src", "cite"):
         return value
-    if urlsplit(value).scheme:
-        return value  # nh3 checks the scheme against URL_SCHEMES after this filter
-    if base is None or urlsplit(base).scheme not in ("http", "https"):
+    try:
+        if urlsplit(value).scheme:
+            return value  # nh3 checks the scheme against URL_SCHEMES after this filter
+        if base is None or urlsplit(base).scheme not in ("http", "https"):
+            return None
+        return urljoin(base, value)
+    except ValueError:  # not a URL at all (`//[::1`): drop the attribute
         return None
-    return urljoin(base, value)

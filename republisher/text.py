@@ -1,10 +1,14 @@
-"""Text normalisation for matching: markup stripped, accents and case folded, words split."""
+"""Text normalisation: markup stripped, accents and case folded, words split; and the
+checks that keep a source's junk (bad URLs, absurd dates, forbidden characters) out of
+the store."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import sys
 import unicodedata
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
@@ -24,15 +28,80 @@ def clean(value: str | None) -> str | None:
     return value or None
 
 
+# Characters never allowed in a URL (RFC 3986 and 3987), and a "%" that starts no escape.
+# Browsers percent-encode them; so do we, so the URL we publish is a valid one.
+_URL_ILLEGAL = re.compile(r'[\x00-\x20"<>\\^`{|}\x7f]|%(?![0-9A-Fa-f]{2})')
+_URL_ILLEGAL_AFTER_HOST = re.compile(r'[\x00-\x20"<>\\^`{|}\x7f\[\]]|%(?![0-9A-Fa-f]{2})')
+_AUTHORITY = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*:)?//[^/?#]*")
+# A registered host name: unreserved and sub-delimiter characters, or any non-ASCII (IDN).
+_HOST = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|[^\x00-\x7f])+\Z")
+
+
+def _percent(found: re.Match[str]) -> str:
+    return "".join(f"%{byte:02X}" for byte in found.group(0).encode("utf-8"))
+
+
+def _repair_url(value: str) -> str:
+    """Tabs and line breaks removed, characters never allowed in a URL percent-encoded
+    (brackets too, except around an IPv6 host); the authority is left for is_web_url to judge."""
+    value = value.replace("\t", "").replace("\n", "").replace("\r", "")
+    head = found.group(0) if (found := _AUTHORITY.match(value)) else ""
+    return head + _URL_ILLEGAL_AFTER_HOST.sub(_percent, value[len(head) :])
+
+
+def is_web_url(url: str) -> bool:
+    """An absolute http(s) URL with a valid host and port: urlsplit(url).hostname and
+    .port never raise on it, so nothing downstream can trip over it."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        host = parts.hostname
+    except ValueError:  # "Port out of range", "Invalid IPv6 URL", bad normalisation, ...
+        return False
+    if parts.scheme not in ("http", "https") or not host or port == 0 or _URL_ILLEGAL.search(url):
+        return False
+    if parts.netloc.rpartition("@")[2].startswith("["):
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return False
+        return True
+    return bool(_HOST.match(host))
+
+
 def web_url(value: str | None, base: str) -> str | None:
-    """An absolute http(s) URL, resolved against base; anything else is dropped."""
+    """An absolute http(s) URL, resolved against base; None for anything else (another
+    scheme, no host, a bad port or host): a link that is not a valid URL never gets stored."""
     value = clean(value)
     if value is None:
         return None
-    if value.startswith(("https://", "http://")):
-        return value  # already absolute: skip urljoin, which is costly on every link and tag
-    resolved = urljoin(base, value)
-    return resolved if urlsplit(resolved).scheme in ("http", "https") else None
+    try:
+        # Already absolute: skip urljoin, which is costly on every link and tag.
+        resolved = value if value.startswith(("https://", "http://")) else urljoin(base, value)
+    except ValueError:  # a base or value urlsplit refuses (bad IPv6 brackets, ...)
+        return None
+    resolved = _repair_url(resolved)
+    return resolved if is_web_url(resolved) else None
+
+
+# Dates outside these years are junk, not history: feeds send 0001-01-01 or 9999-12-31 as
+# "no date", and years before 1000 cannot even be written as RFC 3339's four digits. 1900
+# is before any web feed (1990s); 9000 leaves room below datetime.max, so shifting by a
+# time zone or adding a poll interval can never overflow.
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 9000
+
+
+def plausible_date(when: datetime | None) -> datetime | None:
+    """The date in UTC when its year is plausible (naive dates are taken as UTC), else None:
+    the entry is kept as if undated rather than published with an absurd date."""
+    if when is None:
+        return None
+    try:
+        when = (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+    except (OverflowError, ValueError):  # 9999-12-31T23:59:59-01:00 is past datetime.max in UTC
+        return None
+    return when if EARLIEST_YEAR <= when.year <= LATEST_YEAR else None
 
 
 def display_title(title: str, summary: str | None, content: str | None, link: str | None) -> str:
@@ -73,6 +142,12 @@ class _TextExtractor(HTMLParser):
     def handle_data(self, data: str) -> None:
         if not self.skipping:
             self.parts.append(data)
+
+    def parse_marked_section(self, i: int, report: int = 1) -> int:
+        """HTML has no marked sections: "<![" starts a bogus comment ending at the next ">".
+        (_markupbase raises AssertionError on "<![ x", which once failed a whole source.)"""
+        end = self.rawdata.find(">", i + 3)
+        return -1 if end < 0 else end + 1
 
 
 def strip_markup(html: str) -> str:

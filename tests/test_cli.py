@@ -110,7 +110,7 @@ def test_status_explain_and_reroute(project: Project, capsys: pytest.CaptureFixt
     assert source_row.split()[1] == "200" and source_row.split()[-2:] == ["0", "ok"]
     assert f"guardian-uighurs: {SAMPLE.as_uri()}" in out
     feed_row = next(line for line in out.splitlines() if line.startswith("diplomacy "))
-    assert feed_row.split()[1:3] == ["8", "2021-02-27"]
+    assert feed_row.split()[1:4] == ["8", "8", "2021-02-27"]
 
     link = "https://www.theguardian.com/technology/2021/jan/12/alibaba-offered-clients-facial-recognition-to-identify-uighur-people-report-reveals"
     assert main(["--config", config, "explain", link]) == 0
@@ -189,3 +189,120 @@ def test_an_unwritable_output_dir_is_one_line_not_a_traceback(project: Project) 
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("error: ") and "blocker" in result.stderr
+
+
+def test_config_is_accepted_after_the_command(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    project.write_config({"guardian-uighurs": str(SAMPLE)})
+    assert main(["poll", "--config", str(project.config)]) == 0
+    assert main(["status", "--config", str(project.config)]) == 0
+    assert "guardian-uighurs" in capsys.readouterr().out
+
+
+def test_status_exits_1_while_a_source_fails_and_says_its_zone(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write_config({"broken": str(project.root / "missing.xml"), "guardian-uighurs": str(SAMPLE)})
+    config = str(project.config)
+    main(["--config", config, "poll"])
+    capsys.readouterr()
+    assert main(["--config", config, "status"]) == 1
+    out = capsys.readouterr().out
+    assert "LAST POLL (UTC)" in out and "FAILING" in out
+    # Fixed: the source recovers, status is healthy again.
+    (project.root / "missing.xml").write_bytes(SAMPLE.read_bytes())
+    assert main(["--config", config, "poll", "--force"]) == 0
+    capsys.readouterr()
+    assert main(["--config", config, "status"]) == 0
+
+
+def test_status_json_is_one_document_for_monitoring(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    project.write_config({"broken": "http://alice:s3cret@127.0.0.1:9/rss", "guardian-uighurs": str(SAMPLE)})
+    config = str(project.config)
+    main(["--config", config, "poll"])
+    capsys.readouterr()
+    assert main(["--config", config, "status", "--json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["healthy"] is False
+    broken = next(s for s in document["sources"] if s["name"] == "broken")
+    assert broken["state"] == "failing" and broken["consecutive_errors"] == 1
+    assert broken["url"] == "http://alice:***@127.0.0.1:9/rss"  # the password never shows
+    assert broken["last_poll"].endswith("+00:00")
+    diplomacy = next(f for f in document["feeds"] if f["slug"] == "diplomacy")
+    assert diplomacy["stories_in_feed"] == 8 and diplomacy["routed_entries"] == 8
+
+
+def test_route_with_an_unknown_source_is_a_usage_error(project: Project) -> None:
+    project.write_config({"guardian-uighurs": str(SAMPLE)})
+    result = run(project, "route", str(SAMPLE), "--source", "nope")
+    assert result.returncode == 2 and "no source named 'nope'" in result.stderr
+
+
+def test_missing_config_says_how_to_name_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("REPUBLISHER_CONFIG", raising=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "republisher.cli", "status"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "config.toml: config file not found" in result.stderr
+    assert "--config" in result.stderr and "$REPUBLISHER_CONFIG" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command", ["poll", "run", "serve", "check", "route", "explain", "reroute", "status"]
+)
+def test_every_command_help_says_what_it_does(command: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "republisher.cli", command, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0
+    description = result.stdout.split("\n\n")[1]
+    assert len(description.split()) >= 8, f"{command} --help has no description"
+
+
+@pytest.mark.parametrize("command", [["status"], ["route", str(SAMPLE)], ["check"]])
+def test_output_into_a_reader_that_stops_early_ends_quietly(project: Project, command: list[str]) -> None:
+    project.write_config({"guardian-uighurs": str(SAMPLE)})
+    subprocess.run(
+        [sys.executable, "-m", "republisher.cli", "--config", str(project.config), "poll"], timeout=120
+    )
+    cli = [sys.executable, "-m", "republisher.cli", "--config", str(project.config), *command]
+    # `| head -c 1` closes the pipe after one byte, long before the command is done printing.
+    result = subprocess.run(
+        " ".join(f"'{part}'" for part in cli) + " | head -c 1 >/dev/null; echo ${PIPESTATUS[0]}",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.stderr == ""
+    assert result.stdout.strip() in ("0", "1")  # the command's own verdict, not a crash
+
+
+def test_a_second_poll_says_it_waits_for_the_first(project: Project) -> None:
+    import fcntl
+
+    project.write_config({"guardian-uighurs": str(SAMPLE)})
+    state = project.root / "state"
+    state.mkdir()
+    with (state / "poll.lock").open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        poll = subprocess.Popen(
+            [sys.executable, "-m", "republisher.cli", "--config", str(project.config), "poll"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert poll.stderr is not None
+        first_line = poll.stderr.readline()  # blocks until the poll says something
+        assert "waiting for it to finish" in first_line
+        assert poll.poll() is None, "the second poll waits while the first holds the lock"
+    assert poll.wait(timeout=120) == 0

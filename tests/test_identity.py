@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 import pytest
 
 from republisher.models import Category, EntryData
-from republisher.sources.identity import atom_id, content_hash, entry_key, is_absolute_iri
+from republisher.sources.identity import atom_id, content_hash, entry_key, is_valid_id, source_id
+
+URL = "https://example.org/feed.xml"
 
 ENTRY = EntryData(
     guid="https://www.theguardian.com/world/2021/mar/04/smile-for-the-camera",
@@ -69,12 +71,23 @@ IRI_GUIDS = {
     "tag uri": "tag:example.com,2024:journal/entry-1",
     "urn uuid": "urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6a",
     "urn isbn": "urn:isbn:0451450523",
+    # Valid ids must never change, however unusual (a changed id is a new item to readers).
+    "urn uuid upper case": "URN:UUID:1225C695-CFB8-4EBB-AAAA-80DA344EFA6A",
+    "tag with e-mail, full date and fragment": "tag:jo@example.com,2024-02-29:notes/1#part",
+    "tag with year only and empty specific": "tag:example.com,2024:",
+    "http with port, query, fragment": "http://example.org:8080/a;b?c=d&e=f#g",
+    "https with user info": "https://user@example.org/feed/1",
+    "https with percent escapes": "https://example.org/caf%C3%A9",
+    "http ipv4 host": "http://192.0.2.1/item/1",
+    "mailto": "mailto:news@example.org",
+    "info doi": "info:doi/10.1000/182",
+    "unregistered scheme": "x-post:12345",
 }
 
 
 @pytest.mark.parametrize("guid", IRI_GUIDS.values(), ids=list(IRI_GUIDS))
 def test_atom_id_keeps_absolute_iri_guid(guid: str) -> None:
-    assert is_absolute_iri(guid)
+    assert is_valid_id(guid)
     assert make_id("guardian-uighurs", entry(guid=guid)) == guid
 
 
@@ -93,9 +106,56 @@ def assert_urn_uuid(value: str) -> None:
     assert uuid.UUID(value.removeprefix("urn:uuid:")).version == 5
 
 
+# Absolute, but not valid for their scheme: the W3C validator reports most as errors; the
+# rest (month 13, 29 February 2023, port 99999, a bare "%") break RFC 4151 or RFC 3986.
+INVALID_FOR_SCHEME = {
+    "urn uuid too short": "urn:uuid:1234",
+    "urn uuid too long": "urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6a0",
+    "urn uuid not hex": "urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efz6a",
+    "urn uuid without hyphens": "urn:uuid:1225c695cfb84ebbaaaa80da344efa6a",
+    "urn without nid": "urn:12345",
+    "urn with one-letter nid": "urn:x:12345",
+    "urn with empty nss": "urn:isbn:",
+    "urn with slash in nid": "urn:a/b:c",
+    "tag without date": "tag:example.com:entry-1",
+    "tag with two-digit year": "tag:example.com,24:entry-1",
+    "tag with upper-case authority": "tag:Example.com,2024:entry-1",
+    "tag with month 13": "tag:example.com,2024-13:entry-1",
+    "tag with 29 february of a common year": "tag:example.com,2023-02-29:entry-1",
+    "tag with space": "tag:example.com,2024:entry 1",
+    "http with space": "http://example.org/post 12",
+    "http with port out of range": "http://example.org:99999/post",
+    "http with non-numeric port": "http://example.org:80a/post",
+    "http without host": "http:///post",
+    "https with unclosed ipv6": "https://[::1/post",
+    "https with ipv6 host": "https://[2001:db8::1]/post",
+    "non-ascii iri": "https://example.org/caf\u00e9",
+    "bad percent escape": "https://example.org/100%",
+    "quote character": 'https://example.org/"post"',
+    "nothing after the scheme": "mailto:",
+}
+
+
+@pytest.mark.parametrize("guid", INVALID_FOR_SCHEME.values(), ids=list(INVALID_FOR_SCHEME))
+def test_atom_id_for_an_id_invalid_for_its_scheme_is_urn_uuid(guid: str) -> None:
+    assert not is_valid_id(guid)
+    made = make_id("guardian-uighurs", entry(guid=guid))
+    assert_urn_uuid(made)
+    assert made == make_id("guardian-uighurs", entry(guid=guid)), "and stable"
+
+
+def test_source_id_takes_the_first_valid_candidate() -> None:
+    assert source_id("tag:example.org,2024:feed", "https://example.org/", URL) == "tag:example.org,2024:feed"
+    assert source_id("urn:uuid:1234", "https://example.org/", URL) == "https://example.org/"
+    assert source_id("12", None, URL) == URL
+    made = source_id(None, None, "https://example.org/feed?q=a b")
+    assert_urn_uuid(made)
+    assert made == source_id("bad id", None, "https://example.org/feed?q=a b")
+
+
 @pytest.mark.parametrize("guid", NOT_IRI_GUIDS.values(), ids=list(NOT_IRI_GUIDS))
 def test_atom_id_for_non_iri_guid_is_urn_uuid(guid: str) -> None:
-    assert not is_absolute_iri(guid)
+    assert not is_valid_id(guid)
     made = make_id("guardian-uighurs", entry(guid=guid))
     assert_urn_uuid(made)
     assert guid not in made

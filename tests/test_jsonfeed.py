@@ -78,12 +78,16 @@ def test_broken_json_feeds_are_clear_errors(body: bytes, reason: str) -> None:
     assert reason in caught.value.reason
 
 
-def test_a_json_feed_source_is_polled_stored_and_routed(project: Project, feed_server: FeedServer) -> None:
+def test_a_json_feed_source_is_polled_stored_and_routed(
+    project: Project, feed_server: FeedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     feed_server.routes["/feed.json"] = Response(
         200, (FEEDS / "jsonfeed11.json").read_bytes(), {"Content-Type": "application/feed+json"}
     )
     project.write_config({"watch": feed_server.url("/feed.json")})
-    assert main(["--config", str(project.config), "poll"]) == 0
+    # The fixture's last item is a bare string: dropped and reported (exit 1), the rest stored.
+    assert main(["--config", str(project.config), "poll"]) == 1
+    assert "item 4: not a JSON object" in capsys.readouterr().out
     surveillance = (project.public / "surveillance.atom").read_bytes()
     assert problems(surveillance) == []
     titles = [e.findtext(ATOM + "title") for e in ET.fromstring(surveillance).findall(ATOM + "entry")]

@@ -215,7 +215,8 @@ def _relative_links_absolute(feed: FeedData) -> None:
     entry = only_entry(feed)
     assert entry.link == "https://example.org/a/b"
     assert entry.summary == (
-        '<a href="https://example.org/blog/c">c</a> <img src="https://cdn.example.com/i.png" />'
+        '<a href="https://example.org/blog/c" rel="noopener noreferrer nofollow">c</a>'
+        ' <img src="https://cdn.example.com/i.png">'
     )
 
 

@@ -17,7 +17,7 @@ from conftest import SAMPLE, Project
 from republisher.cli import main
 from republisher.config import load_config
 from republisher.errors import ConfigError
-from republisher.poll.cycle import deliver_websub
+from republisher.publish.websub import deliver_due as deliver_websub
 from republisher.publish import websub
 from republisher.store.store import Store
 

@@ -21,7 +21,8 @@ from republisher.config import Config, load_config
 from republisher.daemon import http as serve
 from republisher.daemon.systemd import notify, watchdog_interval
 from republisher.errors import ConfigError, RepublisherError
-from republisher.poll import cycle as pipeline
+from republisher.poll import cycle
+from republisher.publish import websub
 from republisher.routing.match import failing_examples
 from republisher.routing.rules import RuleSet, load_rules
 from republisher.sources.workers import ParsePool
@@ -61,7 +62,7 @@ class Daemon:
     def __init__(self, path: Path, config: Config, rules: RuleSet) -> None:
         self.path = path
         self.current = (config, rules)  # swapped as one object so a tick never sees a mix
-        self.pool = ParsePool(pipeline.cores(), config.poll.timeout)
+        self.pool = ParsePool(cycle.cores(), config.poll.timeout)
         self.ticking = threading.Lock()
         self.wake = threading.Event()
         self.stop_requested = False
@@ -78,7 +79,7 @@ class Daemon:
         try:
             config, rules = self.current
             parser = functools.partial(self.pool.prepare, rules=rules)
-            report = pipeline.poll_once(config, rules, datetime.now(UTC), parser=parser)
+            report = cycle.poll_once(config, rules, datetime.now(UTC), parser=parser)
             for outcome in report.outcomes:
                 level = logging.INFO if outcome.ok else logging.WARNING
                 log.log(level, "%s: %s", outcome.name, outcome.message)
@@ -96,7 +97,7 @@ class Daemon:
     def ping_hubs(self) -> None:
         """Deliver the WebSub pings that are due; never raises."""
         try:
-            for ping in pipeline.deliver_websub(self.current[0], datetime.now(UTC)):
+            for ping in websub.deliver_due(self.current[0], datetime.now(UTC)):
                 level = logging.INFO if ping.ok else logging.WARNING
                 log.log(level, "websub: %s about %s: %s", ping.hub, ping.topic, ping.detail)
         except Exception:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 LOCK_NAME = "poll.lock"
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -19,7 +21,11 @@ def poll_lock(state_dir: Path) -> Iterator[None]:
     """
     state_dir.mkdir(parents=True, exist_ok=True)
     with (state_dir / LOCK_NAME).open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("another poll or reroute is using %s: waiting for it to finish", state_dir)
+            fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
         finally:

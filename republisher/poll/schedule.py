@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from republisher.backoff import backoff_delay
 from republisher.models import SourceState
 
 MAX_BACKOFF = 86400.0  # a failing source is still retried once a day
@@ -41,8 +42,7 @@ def after_failure(
     `jitter` in [0, 1) spreads retries of many failing sources by ±10% so they do not hit
     their servers in lockstep; it is a parameter so this function stays pure.
     """
-    doublings = min(max(consecutive_errors - 1, 0), 32)  # 2**32 intervals is past any cap
-    delay = min(max(interval, MIN_RETRY) * 2**doublings, MAX_BACKOFF)
+    delay = backoff_delay(max(interval, MIN_RETRY), consecutive_errors, MAX_BACKOFF)
     next_due = now + timedelta(seconds=delay * (0.9 + 0.2 * jitter))
     if retry_after is None:
         return next_due, None

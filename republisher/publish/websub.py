@@ -13,7 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from republisher.backoff import backoff_delay
+from republisher.config import Config
 from republisher.errors import FetchError
+from republisher.sources.fetch import post_form
 from republisher.store.store import Store
 
 MAX_ATTEMPTS = 8
@@ -36,7 +39,7 @@ def retry_at(now: datetime, attempts: int) -> datetime | None:
     """When to try again after `attempts` failures; None once it is time to give up."""
     if attempts >= MAX_ATTEMPTS:
         return None
-    return now + timedelta(seconds=min(FIRST_RETRY * 2 ** (attempts - 1), LONGEST_RETRY))
+    return now + timedelta(seconds=backoff_delay(FIRST_RETRY, attempts, LONGEST_RETRY))
 
 
 def deliver_pending(store: Store, now: datetime, post: Post, budget: float = 30.0) -> list[PingOutcome]:
@@ -58,3 +61,22 @@ def deliver_pending(store: Store, now: datetime, post: Post, budget: float = 30.
                 store.ping_failed(ping, retry_at(now, ping.attempts + 1), error)
         outcomes.append(PingOutcome(ping.hub, ping.topic, error is None, error or "published"))
     return outcomes
+
+
+def queue_pings(store: Store, config: Config, written: list[str], now: datetime) -> None:
+    """Queue a ping to every hub for every derived feed file that changed."""
+    topics = [config.base_url + name for name in written if name.endswith((".atom", ".json"))]
+    if config.websub_hubs and topics:
+        with store.transaction():
+            store.queue_pings(config.websub_hubs, topics, now)
+
+
+def deliver_due(config: Config, now: datetime, budget: float = 15.0) -> list[PingOutcome]:
+    """Send the pings that are due (after a poll, or from the daemon's own job)."""
+    if not config.websub_hubs:
+        return []
+    store = Store.open(config.state_dir)
+    try:
+        return deliver_pending(store, now, post_form, budget)
+    finally:
+        store.close()

@@ -14,6 +14,7 @@ import itertools
 import os
 import re
 import socket
+import stat
 import threading
 import time
 import urllib.request
@@ -183,9 +184,21 @@ def fetch(url: str, limits: Limits, etag: str | None = None, last_modified: str 
 
 
 def _fetch_file(url: str, limits: Limits) -> FetchResult:
+    """Read a regular file. Anything else is refused before reading: a FIFO would block
+    until a writer came (past any timeout), a device (/dev/zero) never ends."""
     path = Path(url2pathname(unquote(urlsplit(url).path)))
     try:
-        with path.open("rb") as f:
+        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        try:
+            regular = stat.S_ISREG(os.fstat(descriptor).st_mode)
+        except OSError:
+            os.close(descriptor)
+            raise
+        if not regular:
+            os.close(descriptor)
+            raise FetchError(url, "not a regular file (a directory, FIFO or device)")
+        with open(descriptor, "rb") as f:
             body = f.read(limits.max_bytes + 1)
     except OSError as e:
         raise FetchError(url, f"cannot read file: {e.strerror or e}") from e
@@ -305,20 +318,24 @@ def post_form(url: str, form: dict[str, str], timeout: float) -> int:
     return response.status_code
 
 
+_DELAY_SECONDS = re.compile(r"[0-9]+\Z")  # ASCII digits only: str.isdigit() also takes "²"
+
+
 def retry_after(value: str | None, now: datetime) -> float | None:
-    """Retry-After in seconds: either delay-seconds or an HTTP date (RFC 9110 10.2.3)."""
+    """Retry-After in seconds: either delay-seconds or an HTTP date (RFC 9110 10.2.3).
+    None for anything else: a header we cannot read is ignored, never an error."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if _DELAY_SECONDS.match(value):
+        return float(value)  # a huge number is inf: the scheduler caps it
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return max((when - now).total_seconds(), 0.0)
+    except (TypeError, ValueError, OverflowError, IndexError):  # e.g. year 99999999999999999999
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - now).total_seconds(), 0.0)
 
 
 def cache_max_age(value: str | None) -> float | None:

@@ -1,25 +1,28 @@
 """Read JSON Feed 1.0 and 1.1 (https://jsonfeed.org/version/1.1) into the same FeedData
 as RSS and Atom. feedparser does not read JSON Feed.
 
-Pure mapping: the HTML sanitizer is passed in by `parse`, the one module that imports
-feedparser, so both kinds of feed get the same sanitizing.
+Sources are untrusted: a field of the wrong JSON type counts as absent, and an item
+that still cannot be read is dropped and named in `dropped`, never its neighbours.
+HTML goes through the same sanitizer as RSS and Atom content.
 """
 
 from __future__ import annotations
 
 import html
 import json
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from republisher.errors import ParseError
+from republisher.markup import sanitize
 from republisher.models import Category, EntryData, FeedData, SourceMeta
-from republisher.sources.identity import is_absolute_iri
-from republisher.text import clean, web_url
+from republisher.sources import identity
+from republisher.text import clean, plausible_date, web_url
 
 VERSION_PREFIX = "https://jsonfeed.org/version/1"
-Sanitizer = Callable[[str, str], str]  # (html, base URL) -> safe HTML with absolute links
+# Integers longer than this stay digit strings: int() refuses more than 4300 digits,
+# which would fail the whole document for one absurd id.
+_LONGEST_INT = 100
 
 
 def looks_like_json_feed(body: bytes, content_type: str | None) -> bool:
@@ -30,10 +33,14 @@ def looks_like_json_feed(body: bytes, content_type: str | None) -> bool:
     return body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
 
 
-def parse_json_feed(body: bytes, url: str, sanitize: Sanitizer) -> FeedData:
+def _int(digits: str) -> int | str:
+    return int(digits) if len(digits) <= _LONGEST_INT else digits
+
+
+def parse_json_feed(body: bytes, url: str) -> FeedData:
     """Parse a JSON Feed body fetched from url. Raises ParseError when it is not one."""
     try:
-        document = json.loads(body.decode("utf-8-sig"))
+        document = json.loads(body.decode("utf-8-sig"), parse_int=_int)
     except UnicodeDecodeError as e:
         raise ParseError(url, f"JSON Feed is not UTF-8: {e}") from e
     except ValueError as e:
@@ -42,12 +49,11 @@ def parse_json_feed(body: bytes, url: str, sanitize: Sanitizer) -> FeedData:
         raise ParseError(url, "JSON nested too deeply") from e
     if not isinstance(document, dict) or not str(document.get("version", "")).startswith(VERSION_PREFIX):
         raise ParseError(url, "JSON, but not a JSON Feed (no jsonfeed.org version)")
-    base = _string(document.get("feed_url")) or url
+    base = web_url(_string(document.get("feed_url")), url) or url
     home = web_url(_string(document.get("home_page_url")), base)
-    feed_id = _string(document.get("feed_url"))
     meta = SourceMeta(
         title=clean(_string(document.get("title"))) or url,
-        id=feed_id if feed_id and is_absolute_iri(feed_id) else home or url,
+        id=identity.source_id(_string(document.get("feed_url")), home, url),
         self_url=url,
         link=home,
         updated=None,
@@ -55,30 +61,51 @@ def parse_json_feed(body: bytes, url: str, sanitize: Sanitizer) -> FeedData:
     items = document.get("items")
     if not isinstance(items, list):
         raise ParseError(url, "JSON Feed without an items list")
-    entries = tuple(_entry(item, base, sanitize) for item in items if isinstance(item, dict))
-    return FeedData(meta=meta, entries=entries)
+    entries: list[EntryData] = []
+    dropped: list[str] = []
+    for position, item in enumerate(items, 1):
+        if not isinstance(item, dict):
+            dropped.append(
+                identity.dropped_item((), f"not a JSON object but {type(item).__name__}", position)
+            )
+            continue
+        try:
+            entries.append(_entry(item, base))
+        except Exception as e:  # isolates one item: the rest of the document is kept
+            names = (item.get("title"), item.get("id"), item.get("url"))
+            dropped.append(
+                identity.dropped_item(names, f"unreadable ({identity.describe_error(e)})", position)
+            )
+    return FeedData(meta=meta, entries=tuple(entries), dropped=tuple(dropped))
 
 
-def _entry(item: dict[str, Any], base: str, sanitize: Sanitizer) -> EntryData:
-    content_html = _string(item.get("content_html"))
-    content_text = _string(item.get("content_text"))
+def _entry(item: dict[str, Any], base: str) -> EntryData:
+    content_html = clean(_string(item.get("content_html")))
+    content_text = clean(_string(item.get("content_text")))
     if content_html:
         content = clean(sanitize(content_html, base))
     elif content_text:
-        content = clean(html.escape(content_text, quote=False))
+        content = html.escape(content_text, quote=False)
     else:
         content = None
-    summary = _string(item.get("summary"))
+    summary = clean(_string(item.get("summary")))  # plain text in JSON Feed
     identifier = item.get("id")
+    tags = item.get("tags")
     return EntryData(
         # Version 1.0 allowed numeric ids; "123" and 123 are the same item.
-        guid=clean(str(identifier)) if isinstance(identifier, str | int) else None,
+        guid=clean(str(identifier))
+        if isinstance(identifier, str | int) and not isinstance(identifier, bool)
+        else None,
         title=clean(_string(item.get("title"))) or "",
         link=web_url(_string(item.get("url")), base) or web_url(_string(item.get("external_url")), base),
-        summary=clean(html.escape(summary, quote=False)) if summary else None,
+        summary=html.escape(summary, quote=False) if summary else None,
         content=content,
         author=_author(item),
-        categories=tuple(Category(term=t) for tag in item.get("tags") or [] if (t := clean(_string(tag)))),
+        categories=tuple(
+            Category(term=term)
+            for tag in (tags if isinstance(tags, list) else ())
+            if (term := clean(_string(tag)))
+        ),
         published=_date(item.get("date_published")),
         updated=_date(item.get("date_modified")),
     )
@@ -97,11 +124,11 @@ def _author(item: dict[str, Any]) -> str | None:
 
 
 def _date(value: Any) -> datetime | None:
-    """RFC 3339 as JSON Feed requires; anything unreadable is treated as absent."""
+    """RFC 3339 as JSON Feed requires; anything unreadable or absurd is treated as absent."""
     if not isinstance(value, str):
         return None
     try:
         when = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         return None
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+    return plausible_date(when)

@@ -1,8 +1,14 @@
 """Turn a fetched body into FeedData. The only module that imports feedparser.
 
-feedparser sanitizes HTML (no script, style, iframe, event handlers or javascript:
-URLs) and resolves relative URIs against xml:base or the document URL; this module
-turns its loose dicts into frozen dataclasses at once.
+feedparser reads the XML and resolves xml:base; this module turns its loose dicts into
+frozen dataclasses at once. feedparser's own HTML sanitizing and link resolving are off:
+they run a private, lax HTML parser that passed markup declared as `text/xml` unsanitized
+and could crash on one item's junk (`<![ x`), losing the whole document. Instead every
+summary and content that is not plain text, whatever type it declares, goes through
+`markup.sanitize` (which also makes its links absolute against the element's xml:base).
+
+One item that cannot be turned into an EntryData is dropped and named in `dropped`;
+the rest of the document is kept.
 """
 
 from __future__ import annotations
@@ -16,15 +22,13 @@ from typing import Any
 
 import feedparser
 import feedparser.mixin
-import feedparser.sanitizer
-import feedparser.urls
 
 from republisher import text
 from republisher.errors import ParseError
+from republisher.markup import sanitize
 from republisher.models import Category, EntryData, FeedData, SourceMeta
-from republisher.sources import jsonfeed
-from republisher.sources.identity import is_absolute_iri
-from republisher.text import XML_FORBIDDEN, clean, web_url
+from republisher.sources import identity, jsonfeed
+from republisher.text import XML_FORBIDDEN, clean, plausible_date, web_url
 
 # feedparser resolves a permalink guid against the document URL, so "12345" fetched from
 # old.example.org and, after a move, from new.example.org would be two different items.
@@ -33,13 +37,30 @@ feedparser.mixin._FeedParserMixin.can_be_relative_uri = (
     feedparser.mixin._FeedParserMixin.can_be_relative_uri - {"id"}
 )
 
+# feedparser looks for an e-mail address in an author string with a regex that is
+# quadratic in the string's length: 40 KB of "a" takes seconds, 400 KB minutes. No real
+# author name is that long, so it is cut before the search.
+LONGEST_AUTHOR = 1000
+_sync_author_detail = feedparser.mixin._FeedParserMixin._sync_author_detail
+
+
+def _bounded_sync_author_detail(self: Any, key: str = "author") -> None:
+    context = self._get_context()
+    value = context.get(key)
+    if isinstance(value, str) and len(value) > LONGEST_AUTHOR:
+        context[key] = value[:LONGEST_AUTHOR]
+    _sync_author_detail(self, key)
+
+
+feedparser.mixin._FeedParserMixin._sync_author_detail = _bounded_sync_author_detail
+
 
 def _time(parsed: time.struct_time | None) -> datetime | None:
     if parsed is None:
         return None
     try:
-        return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
-    except (OverflowError, ValueError, OSError):
+        return plausible_date(datetime.fromtimestamp(calendar.timegm(parsed), UTC))
+    except (OverflowError, ValueError, OSError, TypeError):
         return None
 
 
@@ -50,26 +71,34 @@ def _updated(element: Any) -> time.struct_time | None:
     return value
 
 
+def _is_plain_text(detail: Any, default: str) -> bool:
+    """Whether a text construct is plain text; any other type, even unknown, is markup."""
+    kind = str(detail.get("type") or default).partition(";")[0].strip().lower()
+    return kind in ("text/plain", "text")
+
+
 def _plain(detail: Any) -> str | None:
     """Text construct -> plain text (a title written as HTML loses its tags and entities)."""
     if not detail:
         return None
     value = clean(detail.get("value"))
-    if value is not None and detail.get("type", "text/plain") in ("text/html", "application/xhtml+xml"):
+    if value is not None and not _is_plain_text(detail, "text/plain"):
         value = clean(text.strip_markup(value))
     return value
 
 
-def _html(detail: Any) -> str | None:
-    """Text construct -> HTML (plain text is escaped so it renders as written)."""
+def _html(detail: Any, url: str) -> str | None:
+    """Text construct -> safe HTML. Plain text is escaped so it renders as written;
+    anything else (html, xhtml, text/xml, an unknown or missing type) is sanitized as HTML,
+    its links resolved against the element's xml:base, else the document URL."""
     if not detail:
         return None
     value = clean(detail.get("value"))
     if value is None:
         return None
-    if detail.get("type", "text/html") == "text/plain":
+    if _is_plain_text(detail, "text/html"):
         return html.escape(value, quote=False)
-    return value
+    return clean(sanitize(value, web_url(detail.get("base"), url) or url))
 
 
 _ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
@@ -86,12 +115,23 @@ _WIDE_ENCODINGS = (
 )
 
 
-def _as_utf8(body: bytes) -> bytes:
-    """The body re-encoded as UTF-8 when it is in a wide encoding, for byte scanning."""
+_DECLARED_ENCODING_TEXT = re.compile(r"""^(\s*<\?xml[^>]*encoding\s*=\s*["'])[A-Za-z0-9._-]+""")
+_CHARSET = re.compile(r"""charset\s*=\s*["']?[^;"'\s]*""", re.IGNORECASE)
+
+
+def _wide_to_utf8(body: bytes, content_type: str | None) -> tuple[bytes, str | None]:
+    """A body in UTF-16 or UTF-32 re-encoded as UTF-8, its declaration and charset saying so.
+
+    Everything after this scans bytes (entity declarations, character references, stray
+    invalid UTF-8), which only works on an ASCII-compatible encoding: a UTF-16 feed's
+    bytes could look like broken UTF-8 and be "repaired" into garbage.
+    """
     for start, encoding in _WIDE_ENCODINGS:
         if body.startswith(start):
-            return body.decode(encoding, errors="replace").encode("utf-8")
-    return body
+            text = body.decode(encoding, errors="replace").lstrip("\ufeff")
+            text = _DECLARED_ENCODING_TEXT.sub(r"\1utf-8", text, count=1)
+            return text.encode("utf-8"), _CHARSET.sub("charset=utf-8", content_type) if content_type else None
+    return body, content_type
 
 
 def refuse_entity_declarations(body: bytes, url: str) -> None:
@@ -102,13 +142,14 @@ def refuse_entity_declarations(body: bytes, url: str) -> None:
     simpler and safer than limiting expansion. Any `<!ENTITY` anywhere is refused: a
     DOCTYPE's quoted literals can imitate the start of a comment or a CDATA section, so
     no "it is only inside a comment" exception can be trusted. (A feed quoting `<!ENTITY`
-    raw inside CDATA is refused too; escaped as `&lt;!ENTITY` it is fine.)
+    raw inside CDATA is refused too; escaped as `&lt;!ENTITY` it is fine.) The body is
+    ASCII-compatible by then (_wide_to_utf8), so a UTF-16 declaration cannot hide.
     """
-    if _ENTITY_DECLARATION.search(_as_utf8(body)):
+    if _ENTITY_DECLARATION.search(body):
         raise ParseError(url, "refused: the document declares XML entities (a DOCTYPE internal subset)")
 
 
-_CHAR_REF = re.compile(rb"&#(?:x([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
 _DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)""")
 
 
@@ -118,6 +159,9 @@ def _drop_forbidden_references(body: bytes) -> bytes:
 
     def keep(found: re.Match[bytes]) -> bytes:
         hex_digits, decimal = found.groups()
+        digits = (hex_digits or decimal).lstrip(b"0")
+        if len(digits) > 8:  # beyond U+10FFFF (feedparser's chr() would raise on it)
+            return b""
         code = int(hex_digits, 16) if hex_digits else int(decimal)
         if code > 0x10FFFF or XML_FORBIDDEN.match(chr(code)):
             return b""
@@ -150,17 +194,11 @@ def _drop_invalid_utf8(body: bytes, content_type: str | None) -> bytes:
     return body
 
 
-def sanitize_fragment(fragment: str, base: str) -> str:
-    """HTML made safe as feedparser makes feed content safe, with links made absolute."""
-    safe = feedparser.sanitizer._sanitize_html(fragment, "utf-8", "text/html")
-    resolved: str = feedparser.urls.resolve_relative_uris(safe, base, "utf-8", "text/html")
-    return resolved
-
-
 def parse_feed(body: bytes, url: str, content_type: str | None = None) -> FeedData:
     """Parse an RSS, Atom or JSON Feed body fetched from url. ParseError when it is not a feed."""
     if jsonfeed.looks_like_json_feed(body, content_type):
-        return jsonfeed.parse_json_feed(body, url, sanitize_fragment)
+        return jsonfeed.parse_json_feed(body, url)
+    body, content_type = _wide_to_utf8(body, content_type)
     refuse_entity_declarations(body, url)
     body = _drop_invalid_utf8(_drop_forbidden_references(body), content_type)
     headers = {"content-location": url}
@@ -168,9 +206,9 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> FeedDa
         headers["content-type"] = content_type
     try:
         parsed = feedparser.parse(
-            body, response_headers=headers, sanitize_html=True, resolve_relative_uris=True
+            body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
         )
-    except (ValueError, UnicodeError, AssertionError, IndexError, KeyError, TypeError) as e:
+    except (ValueError, UnicodeError, AssertionError, IndexError, KeyError, TypeError, OverflowError) as e:
         raise ParseError(url, f"unreadable feed ({type(e).__name__}: {e})") from e
     if not parsed.get("version") and not parsed.get("entries"):
         raise ParseError(url, _not_a_feed_reason(body, parsed))
@@ -182,24 +220,29 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> FeedDa
     link = web_url(feed.get("link"), url)
     meta = SourceMeta(
         title=_plain(feed.get("title_detail")) or url,
-        id=_feed_id(feed.get("id"), link, url),
+        id=identity.source_id(feed.get("id"), link, url),
         self_url=url,
         link=link,
         updated=_time(_updated(feed) or feed.get("published_parsed")),
     )
-    entries = tuple(_entry(e, url) for e in parsed.entries)
-    if warning:
-        # In a cut-off document the last item is usually cut too; an item with neither
-        # guid nor link cannot be recognised when it arrives whole, so it is left out.
-        entries = tuple(e for e in entries if e.guid or e.link)
-    return FeedData(meta=meta, entries=entries, warning=warning)
-
-
-def _feed_id(given: str | None, link: str | None, url: str) -> str:
-    given = clean(given)
-    if given and is_absolute_iri(given):
-        return given
-    return link or url
+    entries: list[EntryData] = []
+    dropped: list[str] = []
+    for position, item in enumerate(parsed.entries, 1):
+        try:
+            entry = _entry(item, url)
+        except Exception as e:  # isolates one item: the rest of the document is kept
+            names = (item.get("title"), item.get("id"), item.get("link"))
+            dropped.append(
+                identity.dropped_item(names, f"unreadable ({identity.describe_error(e)})", position)
+            )
+            continue
+        if warning and not (entry.guid or entry.link):
+            # In a cut-off document the last item is usually cut too; an item with neither
+            # guid nor link cannot be recognised when it arrives whole, so it is left out.
+            dropped.append(identity.dropped_item((entry.title,), "cut off, with no id or link", position))
+            continue
+        entries.append(entry)
+    return FeedData(meta=meta, entries=tuple(entries), warning=warning, dropped=tuple(dropped))
 
 
 def _not_a_feed_reason(body: bytes, parsed: Any) -> str:
@@ -214,9 +257,9 @@ def _not_a_feed_reason(body: bytes, parsed: Any) -> str:
 
 def _entry(e: Any, base: str) -> EntryData:
     link = web_url(e.get("link"), base)
-    summary = _html(e.get("summary_detail"))
+    summary = _html(e.get("summary_detail"), base)
     contents = e.get("content") or []
-    content = _html(contents[0]) if contents else None
+    content = _html(contents[0], base) if contents else None
     if summary is not None and summary == content:
         summary = None
     title = _plain(e.get("title_detail"))

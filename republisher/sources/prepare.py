@@ -18,13 +18,23 @@ def routes_of(router: Router, data: EntryData, source: str) -> tuple[str, ...]:
 
 
 def prepare_feed(feed: FeedData, source: str, router: Router) -> PreparedFeed:
-    """Key, hash and route every entry; a feed listing an item twice keeps the first (newest)."""
+    """Key, hash and route every entry; a feed listing an item twice keeps the first (newest).
+
+    An entry that fails any of these is dropped and named in `dropped`; the others go on.
+    """
     entries: list[PreparedEntry] = []
+    dropped = list(feed.dropped)
     seen: set[str] = set()
     for data in feed.entries:
-        key = identity.entry_key(data)
-        if key in seen:
+        try:
+            key = identity.entry_key(data)
+            if key in seen:
+                continue
+            prepared = PreparedEntry(data, key, identity.content_hash(data), routes_of(router, data, source))
+        except Exception as e:  # isolates one entry: its neighbours are still stored
+            reason = f"cannot be keyed or routed ({identity.describe_error(e)})"
+            dropped.append(identity.dropped_item((data.title, data.guid, data.link), reason))
             continue
         seen.add(key)
-        entries.append(PreparedEntry(data, key, identity.content_hash(data), routes_of(router, data, source)))
-    return PreparedFeed(meta=feed.meta, entries=tuple(entries), warning=feed.warning)
+        entries.append(prepared)
+    return PreparedFeed(meta=feed.meta, entries=tuple(entries), warning=feed.warning, dropped=tuple(dropped))

@@ -31,6 +31,17 @@ from republisher.sources.prepare import prepare_feed
 log = logging.getLogger(__name__)
 
 MEMORY_LIMIT = 1024 * 1024 * 1024  # bytes of address space per worker
+# Parsing gets its own time limit, never less than this: `[poll] timeout` bounds a fetch
+# (a slow server), and a short one must not fail a big valid feed that takes a few
+# seconds to parse. The limit is there for parser pathologies, which take far longer.
+MIN_PARSE_TIME = 60.0
+
+
+def parse_time_limit(fetch_timeout: float) -> float:
+    """Seconds one parse may take: the fetch timeout, but at least MIN_PARSE_TIME."""
+    return max(MIN_PARSE_TIME, fetch_timeout)
+
+
 _CONTEXT = multiprocessing.get_context("spawn")  # no fork of a threaded parent
 
 
@@ -87,8 +98,9 @@ class ParsePool:
     """Thread-safe: any number of threads may call prepare(); workers start when first needed."""
 
     def __init__(self, workers: int, timeout: float, memory_limit: int = MEMORY_LIMIT) -> None:
+        """`timeout` is the fetch timeout; a parse may take parse_time_limit(timeout)."""
         self.size = max(1, workers)
-        self.timeout = timeout
+        self.timeout = parse_time_limit(timeout)
         self.memory_limit = memory_limit
         self.idle: queue.Queue[_Worker | None] = queue.Queue()
         for _ in range(self.size):

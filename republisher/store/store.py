@@ -2,121 +2,32 @@
 
 Raw entries and routing results live in separate tables, so rerouting after a
 rules change is a pure recomputation. Each source's poll is one transaction: a
-crash loses at most the source being written, never a completed one.
+crash loses at most the source being written, never a completed one. Every
+SQLite failure leaves this module as a StoreError that names the file and says
+what to do (a damaged file, a full disk), never as a bare sqlite3 error.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from republisher.errors import StoreError
-from republisher.models import Category, EntryData, SourceMeta, SourceState, StoredEntry
+from republisher.models import SourceMeta, SourceState, StoredEntry
+from republisher.store import codec
+from republisher.store.failures import reason as _reason
+from republisher.store.schema import DB_NAME, MIGRATIONS, statements
 
-DB_NAME = "republisher.sqlite3"
+__all__ = ["DB_NAME", "MIGRATIONS", "EntryWrite", "Ping", "Store"]
 
-# Numbered migrations: MIGRATIONS[i] takes the schema from user_version i to i + 1.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE sources (
-        name TEXT PRIMARY KEY,
-        url TEXT NOT NULL,               -- the configured URL
-        moved_to TEXT,                   -- set by a permanent redirect
-        etag TEXT,
-        last_modified TEXT,
-        body_hash TEXT,                  -- sha256 of the last body parsed
-        last_poll TEXT,
-        last_status INTEGER,
-        last_error TEXT,
-        consecutive_errors INTEGER NOT NULL DEFAULT 0,
-        next_due TEXT,
-        gone INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE TABLE entries (
-        source TEXT NOT NULL,
-        key TEXT NOT NULL,               -- guid, link or content hash (identity.entry_key)
-        atom_id TEXT NOT NULL,
-        content_hash TEXT NOT NULL,
-        first_seen TEXT NOT NULL,
-        changed_at TEXT NOT NULL,        -- when this version was stored
-        sort_time TEXT NOT NULL,         -- the entry's date, never after first_seen
-        data TEXT NOT NULL,              -- EntryData as JSON
-        origin TEXT NOT NULL,            -- SourceMeta as JSON, for atom:source
-        PRIMARY KEY (source, key)
-    );
-    CREATE INDEX entries_by_atom_id ON entries (atom_id);
-    CREATE TABLE routes (
-        source TEXT NOT NULL,
-        key TEXT NOT NULL,
-        slug TEXT NOT NULL,
-        hits TEXT NOT NULL,              -- dropped by migration 5
-        PRIMARY KEY (slug, source, key),
-        FOREIGN KEY (source, key) REFERENCES entries (source, key) ON DELETE CASCADE
-    );
-    CREATE TABLE feeds (
-        slug TEXT PRIMARY KEY,
-        first_written TEXT NOT NULL      -- `updated` of a feed with no entries yet
-    );
-    CREATE TABLE meta (
-        key TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    );
-    """,
-    """
-    ALTER TABLE sources ADD COLUMN not_before TEXT;  -- the server's Retry-After
-    """,
-    """
-    CREATE INDEX routes_by_entry ON routes (source, key);  -- rerouting and replacing one entry
-    """,
-    """
-    CREATE TABLE websub_pending (      -- hubs still to be told that a derived feed changed
-        hub TEXT NOT NULL,
-        topic TEXT NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        next_try TEXT NOT NULL,
-        last_error TEXT,
-        PRIMARY KEY (hub, topic)
-    )
-    """,
-    """
-    ALTER TABLE routes DROP COLUMN hits;  -- never read: `explain` recomputes why an entry matched
-    """,
-)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-def _entry_to_json(entry: EntryData) -> str:
-    return json.dumps(entry.as_dict(), default=_iso, ensure_ascii=False, sort_keys=True)
-
-
-def _entry_from_json(text: str) -> EntryData:
-    raw: dict[str, Any] = json.loads(text)
-    raw["categories"] = tuple(Category(**c) for c in raw["categories"])
-    raw["published"] = _dt(raw["published"])
-    raw["updated"] = _dt(raw["updated"])
-    return EntryData(**raw)
-
-
-def _origin_to_json(origin: SourceMeta) -> str:
-    return json.dumps(asdict(origin), default=_iso, ensure_ascii=False, sort_keys=True)
-
-
-def _origin_from_json(text: str) -> SourceMeta:
-    raw: dict[str, Any] = json.loads(text)
-    raw["updated"] = _dt(raw["updated"])
-    return SourceMeta(**raw)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -138,12 +49,18 @@ class EntryWrite:
     routes: tuple[str, ...]  # slugs of the feeds that take the entry
 
 
-def _route_rows(source: str, key: str, routes: Iterable[str]) -> list[tuple[str, str, str]]:
-    return [(source, key, slug) for slug in sorted(set(routes))]
+def _encodable(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The row, if SQLite can take every text in it (UTF-8: no lone surrogates)."""
+    for value in row:
+        if isinstance(value, str):
+            value.encode()  # raises UnicodeEncodeError
+    return row
 
 
 class Store:
-    """Entries, routes and per-source polling state in one SQLite file."""
+    """Entries, routes and per-source polling state in one SQLite file.
+
+    `with Store.open(state_dir) as store:` closes it at the end."""
 
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self.db = connection
@@ -157,32 +74,61 @@ class Store:
             state_dir.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, one per source.
             db = sqlite3.connect(path, isolation_level=None, timeout=60)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode = WAL")
+        except OSError as e:
+            raise StoreError(str(path), f"cannot open store: {e}") from e
+        except sqlite3.Error as e:
+            raise StoreError(str(path), _reason(e, "cannot open store")) from e
+        db.row_factory = sqlite3.Row
+        store = cls(db, path)
+        try:
+            # The first read of the file: a damaged one fails here, with its own message.
+            store._run("PRAGMA journal_mode = WAL", doing="cannot open store")
             # In WAL mode NORMAL loses nothing when the process dies (kill -9); only a power
             # cut may lose the last commits, never corrupt the file. FULL would fsync every
             # source's commit, which made cold polls of many sources wait on the disk.
-            db.execute("PRAGMA synchronous = NORMAL")
-            db.execute("PRAGMA foreign_keys = ON")
-            store = cls(db, path)
+            store._run("PRAGMA synchronous = NORMAL")
+            store._run("PRAGMA foreign_keys = ON")
             store._migrate()
-        except (sqlite3.Error, OSError) as e:
-            raise StoreError(str(path), f"cannot open store: {e}") from e
+        except BaseException:
+            db.close()
+            raise
         return store
 
     def close(self) -> None:
-        self.db.close()
+        try:
+            self.db.close()
+        except sqlite3.Error as e:
+            raise StoreError(str(self.path), _reason(e, "cannot close the store")) from e
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> None:
+        self.close()
+
+    def _run(self, sql: str, params: Sequence[Any] = (), doing: str = "SQLite error") -> list[Any]:
+        """Every statement goes through here (or _run_many), so that no sqlite3 error escapes."""
+        try:
+            return self.db.execute(sql, params).fetchall()
+        except sqlite3.Error as e:
+            raise StoreError(str(self.path), _reason(e, doing)) from e
+
+    def _run_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        try:
+            self.db.executemany(sql, rows)
+        except sqlite3.Error as e:
+            raise StoreError(str(self.path), _reason(e, "SQLite error")) from e
 
     def _migrate(self) -> None:
-        version: int = self.db.execute("PRAGMA user_version").fetchone()[0]
+        version: int = self._run("PRAGMA user_version")[0][0]
         if version > len(MIGRATIONS):
             raise StoreError(str(self.path), f"schema version {version} is newer than this republisher")
         for number in range(version, len(MIGRATIONS)):
+            doing = f"cannot upgrade the store to schema version {number + 1}"
             with self.transaction():
-                for statement in MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        self.db.execute(statement)
-                self.db.execute(f"PRAGMA user_version = {number + 1}")
+                for statement in statements(MIGRATIONS[number]):
+                    self._run(statement, doing=doing)
+                self._run(f"PRAGMA user_version = {number + 1}", doing=doing)
 
     def transaction(self) -> _Transaction:
         """`with store.transaction():` commits on success, rolls back on error."""
@@ -191,110 +137,107 @@ class Store:
     # --- sources -------------------------------------------------------------
 
     def source_state(self, name: str) -> SourceState | None:
-        row = self.db.execute("SELECT * FROM sources WHERE name = ?", (name,)).fetchone()
-        return self._state(row) if row else None
+        rows = self._run("SELECT * FROM sources WHERE name = ?", (name,))
+        return codec.state_from_row(rows[0]) if rows else None
 
     def source_states(self) -> dict[str, SourceState]:
-        rows = self.db.execute("SELECT * FROM sources ORDER BY name").fetchall()
-        return {row[0]: self._state(row) for row in rows}
-
-    def _state(self, r: sqlite3.Row) -> SourceState:
-        return SourceState(
-            name=r["name"],
-            url=r["url"],
-            moved_to=r["moved_to"],
-            etag=r["etag"],
-            last_modified=r["last_modified"],
-            body_hash=r["body_hash"],
-            last_poll=_dt(r["last_poll"]),
-            last_status=r["last_status"],
-            last_error=r["last_error"],
-            consecutive_errors=r["consecutive_errors"],
-            next_due=_dt(r["next_due"]),
-            not_before=_dt(r["not_before"]),
-            gone=bool(r["gone"]),
-        )
+        rows = self._run("SELECT * FROM sources ORDER BY name")
+        return {row["name"]: codec.state_from_row(row) for row in rows}
 
     def put_source_state(self, state: SourceState) -> None:
         """Insert or replace a source's polling state (call inside a transaction)."""
-        self.db.execute(
-            """INSERT OR REPLACE INTO sources (name, url, moved_to, etag, last_modified, body_hash,
-                   last_poll, last_status, last_error, consecutive_errors, next_due, not_before, gone)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (
-                state.name,
-                state.url,
-                state.moved_to,
-                state.etag,
-                state.last_modified,
-                state.body_hash,
-                _iso(state.last_poll),
-                state.last_status,
-                state.last_error,
-                state.consecutive_errors,
-                _iso(state.next_due),
-                _iso(state.not_before),
-                int(state.gone),
-            ),
+        values = codec.state_to_row(state)
+        self._run(
+            f"INSERT OR REPLACE INTO sources ({codec.SOURCE_COLUMNS}) VALUES ({', '.join('?' * len(values))})",
+            values,
         )
 
     # --- entries and routes --------------------------------------------------
 
     def content_hashes(self, source: str) -> dict[str, tuple[str, datetime]]:
         """key -> (content hash, first seen) of every stored entry of a source."""
-        rows = self.db.execute(
-            "SELECT key, content_hash, first_seen FROM entries WHERE source = ?", (source,)
-        )
+        rows = self._run("SELECT key, content_hash, first_seen FROM entries WHERE source = ?", (source,))
         return {key: (h, datetime.fromisoformat(seen)) for key, h, seen in rows}
 
-    def put_entries(self, writes: Iterable[EntryWrite]) -> None:
-        """Store new or changed entries and their routes (call inside a transaction)."""
+    def put_entries(self, writes: Iterable[EntryWrite]) -> list[str]:
+        """Store new or changed entries and their routes (call inside a transaction).
+
+        A write that cannot be encoded (a naive date, text that is not UTF-8) is left out
+        and the others are stored: returns one line per write left out, naming it and why."""
         origins: dict[int, str] = {}  # the entries of one feed share one SourceMeta
         entry_rows: list[tuple[Any, ...]] = []
-        route_rows: list[tuple[str, str, str]] = []
+        route_rows: list[tuple[str, str, str, str]] = []
+        rejected: list[str] = []
         for w in writes:
             e = w.entry
-            origin = origins.get(id(e.origin))
-            if origin is None:
-                origin = origins[id(e.origin)] = _origin_to_json(e.origin)
-            entry_rows.append(
-                (
+            try:
+                origin = origins.get(id(e.origin))
+                if origin is None:
+                    origin = origins[id(e.origin)] = codec.origin_to_json(e.origin)
+                sort_time = e.sort_time.isoformat()
+                row = (
                     e.source,
                     e.key,
                     e.atom_id,
                     w.content_hash,
-                    _iso(e.first_seen),
-                    _iso(e.changed_at),
-                    _iso(e.sort_time),
-                    _entry_to_json(e.data),
+                    e.first_seen.isoformat(),
+                    e.changed_at.isoformat(),
+                    sort_time,
+                    codec.entry_to_json(e.data),
                     origin,
                 )
-            )
-            route_rows.extend(_route_rows(e.source, e.key, w.routes))
-        self.db.executemany(
+                entry_rows.append(_encodable(row))
+            except (ValueError, TypeError, OverflowError) as error:
+                rejected.append(f"{e.key}: cannot be stored ({error})")
+                log.warning("%s: entry %s of %s cannot be stored: %s", self.path, e.key, e.source, error)
+                continue
+            route_rows.extend((e.source, e.key, slug, sort_time) for slug in sorted(set(w.routes)))
+        self._run_many(
             "DELETE FROM routes WHERE source = ? AND key = ?", [(row[0], row[1]) for row in entry_rows]
         )
-        self.db.executemany(
+        self._run_many(
             """INSERT OR REPLACE INTO entries (source, key, atom_id, content_hash, first_seen,
                    changed_at, sort_time, data, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             entry_rows,
         )
-        self.db.executemany("INSERT INTO routes (source, key, slug) VALUES (?, ?, ?)", route_rows)
+        self._run_many("INSERT INTO routes (source, key, slug, sort_time) VALUES (?, ?, ?, ?)", route_rows)
+        return rejected
 
     def set_routes(self, source: str, key: str, routes: Iterable[str]) -> None:
         """Replace an entry's routing results (call inside a transaction)."""
-        self.db.execute("DELETE FROM routes WHERE source = ? AND key = ?", (source, key))
-        self.db.executemany(
-            "INSERT INTO routes (source, key, slug) VALUES (?, ?, ?)",
-            _route_rows(source, key, routes),
+        self._run("DELETE FROM routes WHERE source = ? AND key = ?", (source, key))
+        self._run_many(
+            "INSERT INTO routes (source, key, slug, sort_time) "
+            "SELECT source, key, ?, sort_time FROM entries WHERE source = ? AND key = ?",
+            [(slug, source, key) for slug in sorted(set(routes))],
         )
 
     def all_routes(self) -> dict[tuple[str, str], set[str]]:
         """(source, key) -> slugs of the feeds the entry is routed to."""
         routes: dict[tuple[str, str], set[str]] = {}
-        for source, key, slug in self.db.execute("SELECT source, key, slug FROM routes"):
+        for source, key, slug in self._run("SELECT source, key, slug FROM routes"):
             routes.setdefault((source, key), set()).add(slug)
         return routes
+
+    def atom_id_owner(self, atom_id: str) -> tuple[str, str] | None:
+        """(source, key) of the stored entry that holds an Atom id, if one does."""
+        return self.atom_id_owners([atom_id]).get(atom_id)
+
+    def atom_id_owners(self, atom_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """atom id -> (source, key) of the stored entry holding it, for the ids that are held.
+
+        Where several entries hold one id (stores written before ids were checked), the
+        entry first seen owns it."""
+        wanted = json.dumps(sorted(set(atom_ids)))  # one parameter, however many ids
+        rows = self._run(
+            "SELECT atom_id, source, key FROM entries WHERE atom_id IN (SELECT value FROM json_each(?)) "
+            "ORDER BY first_seen, source, key",
+            (wanted,),
+        )
+        owners: dict[str, tuple[str, str]] = {}
+        for atom_id, source, key in rows:
+            owners.setdefault(atom_id, (source, key))
+        return owners
 
     def find_by_title(self, fragment: str) -> list[StoredEntry]:
         """Entries whose title contains the fragment, ignoring case."""
@@ -303,34 +246,46 @@ class Store:
 
     def routes_of(self, source: str, key: str) -> set[str]:
         """Slugs of the derived feeds the entry is routed to."""
-        rows = self.db.execute("SELECT slug FROM routes WHERE source = ? AND key = ?", (source, key))
+        rows = self._run("SELECT slug FROM routes WHERE source = ? AND key = ?", (source, key))
         return {slug for (slug,) in rows}
 
     def _entries(self, where: str, params: tuple[Any, ...]) -> list[StoredEntry]:
-        rows = self.db.execute(
+        rows = self._run(
             "SELECT e.source, e.key, e.atom_id, e.first_seen, e.changed_at, e.data, e.origin "
             f"FROM entries e {where}",
             params,
         )
-        return [
-            StoredEntry(
-                source=source,
-                key=key,
-                atom_id=atom_id,
-                first_seen=datetime.fromisoformat(first_seen),
-                changed_at=datetime.fromisoformat(changed_at),
-                data=_entry_from_json(data),
-                origin=_origin_from_json(origin),
-            )
-            for source, key, atom_id, first_seen, changed_at, data, origin in rows
-        ]
+        origins: dict[str, SourceMeta] = {}  # a source's entries mostly share one origin
+        entries: list[StoredEntry] = []
+        for source, key, atom_id, first_seen, changed_at, data, origin in rows:
+            try:
+                if origin not in origins:
+                    origins[origin] = codec.origin_from_json(origin)
+                entries.append(
+                    StoredEntry(
+                        source=source,
+                        key=key,
+                        atom_id=atom_id,
+                        first_seen=datetime.fromisoformat(first_seen),
+                        changed_at=datetime.fromisoformat(changed_at),
+                        data=codec.entry_from_json(data),
+                        origin=origins[origin],
+                    )
+                )
+            except (ValueError, TypeError, KeyError) as e:
+                # A row this version cannot read (written by an older one, or by hand) stays
+                # stored, but must never stop a publish or a reroute.
+                log.warning("%s: entry %s of %s cannot be read, skipped: %s", self.path, key, source, e)
+        return entries
 
     def feed_entries(self, slug: str, limit: int, since: datetime | None = None) -> list[StoredEntry]:
         """The newest `limit` entries routed to a derived feed (dated `since` or later), newest first."""
+        # routes_by_time yields the slug's routes newest first, so this reads about `limit` rows
+        # however many entries the feed ever had; atom_id only orders entries of equal dates.
         return self._entries(
-            "JOIN routes r ON r.source = e.source AND r.key = e.key WHERE r.slug = ? AND e.sort_time >= ? "
-            "ORDER BY e.sort_time DESC, e.atom_id LIMIT ?",
-            (slug, _iso(since) or "", limit),
+            "JOIN routes r ON r.source = e.source AND r.key = e.key WHERE r.slug = ? AND r.sort_time >= ? "
+            "ORDER BY r.sort_time DESC, e.atom_id LIMIT ?",
+            (slug, codec.iso(since) or "", limit),
         )
 
     def all_entries(self) -> list[StoredEntry]:
@@ -346,49 +301,46 @@ class Store:
 
     def feed_counts(self) -> dict[str, tuple[int, datetime | None]]:
         """slug -> (entries routed, newest entry's sort time)."""
-        rows = self.db.execute(
-            "SELECT r.slug, count(*), max(e.sort_time) FROM routes r "
-            "JOIN entries e ON r.source = e.source AND r.key = e.key GROUP BY r.slug"
-        )
-        return {slug: (n, _dt(newest)) for slug, n, newest in rows}
+        rows = self._run("SELECT slug, count(*), max(sort_time) FROM routes GROUP BY slug")
+        return {slug: (n, codec.dt(newest)) for slug, n, newest in rows}
 
     def entry_count(self) -> int:
-        count: int = self.db.execute("SELECT count(*) FROM entries").fetchone()[0]
+        count: int = self._run("SELECT count(*) FROM entries")[0][0]
         return count
 
     # --- derived feeds and metadata -------------------------------------------
 
     def first_written(self, slug: str, now: datetime) -> datetime:
         """When a derived feed was first written, recording `now` the first time."""
-        self.db.execute("INSERT OR IGNORE INTO feeds (slug, first_written) VALUES (?, ?)", (slug, _iso(now)))
-        row = self.db.execute("SELECT first_written FROM feeds WHERE slug = ?", (slug,)).fetchone()
-        return datetime.fromisoformat(row[0])
+        self._run("INSERT OR IGNORE INTO feeds (slug, first_written) VALUES (?, ?)", (slug, codec.iso(now)))
+        rows = self._run("SELECT first_written FROM feeds WHERE slug = ?", (slug,))
+        return datetime.fromisoformat(rows[0][0])
 
     def known_feeds(self) -> set[str]:
-        return {row[0] for row in self.db.execute("SELECT slug FROM feeds")}
+        return {row[0] for row in self._run("SELECT slug FROM feeds")}
 
     def forget_feed(self, slug: str) -> None:
-        self.db.execute("DELETE FROM feeds WHERE slug = ?", (slug,))
-        self.db.execute("DELETE FROM routes WHERE slug = ?", (slug,))
+        self._run("DELETE FROM feeds WHERE slug = ?", (slug,))
+        self._run("DELETE FROM routes WHERE slug = ?", (slug,))
 
     def queue_pings(self, hubs: Iterable[str], topics: Iterable[str], now: datetime) -> None:
         """Note that each hub must hear of each topic; a newer change restarts the retries."""
-        rows = [(hub, topic, _iso(now)) for hub in hubs for topic in topics]
-        self.db.executemany(
+        rows = [(hub, topic, codec.iso(now)) for hub in hubs for topic in topics]
+        self._run_many(
             "INSERT OR REPLACE INTO websub_pending (hub, topic, attempts, next_try) VALUES (?, ?, 0, ?)", rows
         )
 
     def due_pings(self, now: datetime) -> list[Ping]:
         """The pings due now."""
-        rows = self.db.execute(
+        rows = self._run(
             "SELECT hub, topic, attempts, next_try FROM websub_pending WHERE next_try <= ? ORDER BY next_try",
-            (_iso(now),),
+            (codec.iso(now),),
         )
         return [Ping(hub, topic, attempts, due) for hub, topic, attempts, due in rows]
 
     def ping_done(self, ping: Ping) -> None:
         """Forget a ping that was sent, unless a newer change queued it again meanwhile."""
-        self.db.execute(
+        self._run(
             "DELETE FROM websub_pending WHERE hub = ? AND topic = ? AND next_try = ? AND attempts = ?",
             (ping.hub, ping.topic, ping.due, ping.attempts),
         )
@@ -399,18 +351,18 @@ class Store:
         if next_try is None:
             self.ping_done(ping)
             return
-        self.db.execute(
+        self._run(
             "UPDATE websub_pending SET attempts = ?, next_try = ?, last_error = ? "
             "WHERE hub = ? AND topic = ? AND next_try = ? AND attempts = ?",
-            (ping.attempts + 1, _iso(next_try), error, ping.hub, ping.topic, ping.due, ping.attempts),
+            (ping.attempts + 1, codec.iso(next_try), error, ping.hub, ping.topic, ping.due, ping.attempts),
         )
 
     def get_meta(self, key: str) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
+        rows = self._run("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
 
     def set_meta(self, key: str, value: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        self._run("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
 
 class _Transaction:
@@ -418,16 +370,28 @@ class _Transaction:
         self.store = store
 
     def __enter__(self) -> None:
-        try:
-            # IMMEDIATE takes the write lock now, so two polls queue instead of deadlocking.
-            self.store.db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as e:
-            raise StoreError(str(self.store.path), f"cannot start a transaction: {e}") from e
+        # IMMEDIATE takes the write lock now, so two polls queue instead of deadlocking.
+        self.store._run("BEGIN IMMEDIATE", doing="cannot start a transaction")
 
-    def __exit__(self, kind: object, error: object, tb: object) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if kind is not None:
+            self._roll_back()  # and the error in the block goes on, unmasked
+            return
         try:
-            self.store.db.execute("COMMIT" if kind is None else "ROLLBACK")
+            self.store.db.execute("COMMIT")
         except sqlite3.Error as e:
-            if self.store.db.in_transaction:  # a failed COMMIT leaves it open: end it
-                self.store.db.execute("ROLLBACK")
-            raise StoreError(str(self.store.path), f"cannot commit: {e}") from e
+            self._roll_back()
+            raise StoreError(str(self.store.path), _reason(e, "cannot commit")) from e
+
+    def _roll_back(self) -> None:
+        db = self.store.db
+        # After some failures (a full disk, an I/O error) SQLite has already rolled the
+        # transaction back itself; a second ROLLBACK would fail and hide the real error.
+        if not db.in_transaction:
+            return
+        try:
+            db.execute("ROLLBACK")
+        except sqlite3.Error as e:  # the error that brought us here says more
+            log.warning("%s: cannot roll back: %s", self.store.path, e)
