@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from republisher.errors import ConfigError
+from republisher.validation import TableReader, read_toml
 
 DEFAULT_CONFIG = "config.toml"
 CONFIG_ENV = "REPUBLISHER_CONFIG"
 
-_DURATION = re.compile(r"(\d+)([smhd])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 
 
@@ -64,17 +62,6 @@ class Config:
         return next((s for s in self.sources if s.name == name), None)
 
 
-def parse_duration(text: str) -> float:
-    """'90s', '15m', '2h', '1d' or combinations such as '1h30m' -> seconds."""
-    text = text.strip()
-    if not text or _DURATION.sub("", text):
-        raise ValueError(f"bad duration {text!r} (use e.g. '90s', '15m', '2h', '1d')")
-    seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION.findall(text))
-    if seconds <= 0:
-        raise ValueError(f"bad duration {text!r}: must be more than zero")
-    return float(seconds)
-
-
 def default_config_path() -> Path:
     """$REPUBLISHER_CONFIG when set, else ./config.toml."""
     return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
@@ -82,77 +69,60 @@ def default_config_path() -> Path:
 
 def load_config(path: Path) -> Config:
     """Read and validate a config file; raise ConfigError listing every problem."""
+    raw, source = read_toml(path, "config file")
+    return _Reader(path, source).config(raw)
+
+
+def _split_url(url: str) -> SplitResult | None:
+    """urlsplit, or None for text it cannot split or a port out of range."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError([f"{path}: config file not found"]) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError([f"{path}: cannot read: {e}"]) from e
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError([f"{path}: TOML syntax error: {e}"]) from e
-    return _Reader(path).config(raw)
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port such as 99999
+    except ValueError:
+        return None
+    return parts
 
 
-class _Reader:
+def _is_web_url(url: str) -> bool:
+    parts = _split_url(url)
+    return parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _private_folders(config: Config, folder: Path) -> list[tuple[str, Path, bool]]:
+    """(name, folder, whether output_dir may not lie inside it) for what must never be served.
+
+    output_dir normally lies inside the config's folder (`public`), so only being it or
+    containing it is refused there; the config file may be reached through a symlink,
+    so both its folders count.
+    """
+    config_folders = dict.fromkeys([folder, config.path.absolute().parent])
+    return [("the config's folder", f, False) for f in config_folders] + [
+        ("state_dir", config.state_dir, True),
+        ("rules_dir", config.rules_dir, True),
+    ]
+
+
+class _Reader(TableReader):
     """Validates the TOML table, collecting problems instead of stopping at the first."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, source: str) -> None:
+        super().__init__(path, source)
         self.folder = path.resolve().parent
-        self.problems: list[str] = []
-
-    def problem(self, key: str, message: str) -> None:
-        self.problems.append(f"{self.path}: {key}: {message}")
-
-    def unknown_keys(self, table: dict[str, Any], allowed: set[str], prefix: str) -> None:
-        for key in table:
-            if key not in allowed:
-                self.problem(prefix + key, "unknown key")
-
-    def get(self, table: dict[str, Any], key: str, kind: type, default: Any, prefix: str) -> Any:
-        value = table.get(key, default)
-        # bool is an int in Python; a config that says `port = true` is still wrong.
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            self.problem(prefix + key, f"expected {kind.__name__}, got {type(value).__name__}")
-            return default
-        return value
-
-    def duration(self, table: dict[str, Any], key: str, default: float, prefix: str) -> float:
-        if key not in table:
-            return default
-        text = self.get(table, key, str, None, prefix)
-        if text is None:
-            return default
-        try:
-            return parse_duration(text)
-        except ValueError as e:
-            self.problem(prefix + key, str(e))
-            return default
 
     def positive(self, table: dict[str, Any], key: str, default: int, prefix: str) -> int:
-        value: int = self.get(table, key, int, default, prefix)
-        if value < 1:
-            self.problem(prefix + key, f"must be at least 1, got {value}")
-            return default
-        return value
+        return self.whole(table, key, default, prefix) or default
 
     def folder_key(self, table: dict[str, Any], key: str, default: str) -> Path:
-        name: str = self.get(table, key, str, default, "")
+        name: str = self.value(table, key, str, default)
         return self.folder / name
 
     def config(self, raw: dict[str, Any]) -> Config:
         top = {"base_url", "output_dir", "state_dir", "rules_dir", "max_entries", "formats"}
-        self.unknown_keys(raw, top | {"poll", "serve", "sources", "websub"}, "")
-        base_url = self.get(raw, "base_url", str, "http://localhost:8080/", "")
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            self.problem("base_url", f"must be an absolute http(s) URL, got {base_url!r}")
-        if not base_url.endswith("/"):
-            base_url += "/"  # feed URLs are base_url + slug + ".atom"
+        self.unknown_keys(raw, top | {"poll", "serve", "sources", "websub"})
         poll = self.poll_config(self.table(raw, "poll"))
         config = Config(
             path=self.path,
-            base_url=base_url,
+            base_url=self.base_url(self.string(raw, "base_url", "http://localhost:8080/")),
             output_dir=self.folder_key(raw, "output_dir", "public"),
             state_dir=self.folder_key(raw, "state_dir", "state"),
             rules_dir=self.folder_key(raw, "rules_dir", "rules"),
@@ -163,9 +133,47 @@ class _Reader:
             formats=self.formats(raw.get("formats", ["atom"])),
             websub_hubs=self.hubs(self.table(raw, "websub")),
         )
+        self.check_output_dir(config)
         if self.problems:
             raise ConfigError(self.problems)
         return config
+
+    def base_url(self, base_url: str) -> str:
+        """Every feed id and link starts with it, so it must be a plain public URL."""
+        parts = _split_url(base_url)
+        if parts is None or not _is_web_url(base_url):
+            self.problem("base_url", f"must be an absolute http(s) URL, got {base_url!r}")
+        elif "?" in base_url or "#" in base_url:
+            self.problem("base_url", f"must have no query or fragment ('?' or '#'), got {base_url!r}")
+        elif parts.username is not None or parts.password is not None:
+            self.problem("base_url", "must not carry a user name or password: it is published")
+        elif any(c.isspace() or not c.isprintable() for c in base_url):
+            self.problem("base_url", f"must not contain spaces or control characters, got {base_url!r}")
+        return base_url if base_url.endswith("/") else base_url + "/"  # feeds are base_url + slug
+
+    def check_output_dir(self, config: Config) -> None:
+        """Everything in output_dir is published: it must hold nothing private."""
+        try:
+            output = config.output_dir.resolve()
+            private = [
+                (name, f.resolve(), inside) for name, f, inside in _private_folders(config, self.folder)
+            ]
+        except (OSError, RuntimeError) as e:  # a symlink loop, an unreadable folder
+            self.problem("output_dir", f"cannot resolve the folders: {e}")
+            return
+        if output.exists() and not output.is_dir():
+            self.problem("output_dir", f"{output} exists and is not a folder")
+        for name, folder, inside_refused in private:
+            if output == folder:
+                problem = f"is {name} ({folder})"
+            elif folder.is_relative_to(output):
+                problem = f"contains {name} ({folder})"
+            elif inside_refused and output.is_relative_to(folder):
+                problem = f"lies inside {name} ({folder})"
+            else:
+                continue
+            self.problem("output_dir", f"{problem}: everything in output_dir is published")
+            return
 
     def formats(self, raw: Any) -> tuple[str, ...]:
         if not isinstance(raw, list) or not all(isinstance(f, str) for f in raw):
@@ -185,24 +193,16 @@ class _Reader:
             self.problem("websub.hubs", "expected a list of hub URLs")
             return ()
         for i, hub in enumerate(hubs):
-            parts = urlsplit(hub)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
+            if not _is_web_url(hub) or not self.xml_safe(hub, f"websub.hubs[{i}]"):
                 self.problem(f"websub.hubs[{i}]", f"must be an absolute http(s) URL, got {hub!r}")
         return tuple(hubs)
-
-    def table(self, raw: dict[str, Any], key: str) -> dict[str, Any]:
-        value = raw.get(key, {})
-        if not isinstance(value, dict):
-            self.problem(key, f"expected a table, got {type(value).__name__}")
-            return {}
-        return value
 
     def poll_config(self, raw: dict[str, Any]) -> PollConfig:
         self.unknown_keys(raw, {"interval", "timeout", "max_bytes", "workers"}, "poll.")
         d = PollConfig()
         return PollConfig(
-            interval=self.duration(raw, "interval", d.interval, "poll."),
-            timeout=self.duration(raw, "timeout", d.timeout, "poll."),
+            interval=self.duration(raw, "interval", d.interval, "poll.") or d.interval,
+            timeout=self.duration(raw, "timeout", d.timeout, "poll.") or d.timeout,
             max_bytes=self.positive(raw, "max_bytes", d.max_bytes, "poll."),
             workers=self.positive(raw, "workers", d.workers, "poll."),
         )
@@ -210,12 +210,12 @@ class _Reader:
     def serve_config(self, raw: dict[str, Any]) -> ServeConfig:
         self.unknown_keys(raw, {"enabled", "host", "port"}, "serve.")
         d = ServeConfig()
-        port = self.get(raw, "port", int, d.port, "serve.")
+        port: int = self.value(raw, "port", int, d.port, "serve.")
         if not 0 < port < 65536:
             self.problem("serve.port", f"must be 1-65535, got {port}")
         return ServeConfig(
-            enabled=self.get(raw, "enabled", bool, d.enabled, "serve."),
-            host=self.get(raw, "host", str, d.host, "serve."),
+            enabled=self.flag(raw, "enabled", d.enabled, "serve."),
+            host=self.string(raw, "host", d.host, "serve."),
             port=port,
         )
 
@@ -233,8 +233,10 @@ class _Reader:
                 self.problem(f"sources[{i}]", "expected a table")
                 continue
             self.unknown_keys(item, {"name", "url", "interval"}, prefix)
-            name = self.get(item, "name", str, "", prefix)
-            if not SOURCE_NAME.match(name):
+            name = self.string(item, "name", "", prefix)
+            if "name" not in item:
+                self.problem(prefix + "name", 'missing: a short name such as "guardian-uighurs"')
+            elif not SOURCE_NAME.match(name):
                 self.problem(
                     prefix + "name",
                     f"{name!r} is not a valid name (lowercase letters, digits, '-' and '_')",
@@ -242,8 +244,8 @@ class _Reader:
             elif name in seen:
                 self.problem(prefix + "name", f"duplicate source name {name!r}")
             seen.add(name)
-            url = self.source_url(self.get(item, "url", str, "", prefix), prefix + "url")
-            interval = self.duration(item, "interval", default_interval, prefix)
+            url = self.source_url(self.string(item, "url", "", prefix), prefix + "url")
+            interval = self.duration(item, "interval", default_interval, prefix) or default_interval
             sources.append(SourceConfig(name=name, url=url, interval=interval))
         return tuple(sources)
 
@@ -251,9 +253,13 @@ class _Reader:
         if not url:
             self.problem(key, "missing: an http(s) URL, a file:// URL or a path")
             return url
-        scheme = urlsplit(url).scheme.lower()
+        parts = _split_url(url)
+        if parts is None:
+            self.problem(key, f"{url!r} is not a valid URL")
+            return url
+        scheme = parts.scheme.lower()
         if scheme in ("http", "https"):
-            if not urlsplit(url).netloc:
+            if not parts.hostname:
                 self.problem(key, f"{url!r} has no host")
             return url
         if scheme == "file":

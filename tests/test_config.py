@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from republisher.config import default_config_path, load_config, parse_duration
+from republisher.config import default_config_path, load_config
 from republisher.errors import ConfigError
+from republisher.validation import parse_duration
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -125,7 +126,7 @@ INVALID_CASES: dict[str, tuple[str, str]] = {
     "bad source interval": (f'{SOURCE}interval = "often"\n', "sources[0].interval: bad duration"),
     "base_url not http": (f'base_url = "ftp://example.org/"\n{SOURCE}', "base_url: must be an absolute"),
     "output_dir not a string": (f"output_dir = 3\n{SOURCE}", "output_dir: expected str"),
-    "poll is not a table": (f'poll = "30m"\n{SOURCE}', "poll: expected a table"),
+    "poll is not a table": (f'poll = "30m"\n{SOURCE}', "poll: expected table, got string"),
     "duplicate source names": (f"{SOURCE}{SOURCE}", "sources[1].name: duplicate source name 'guardian'"),
     "invalid source name": (
         '[[sources]]\nname = "The Guardian"\nurl = "https://example.org/feed"\n',
@@ -200,3 +201,154 @@ def test_default_config_path_honours_environment(monkeypatch: pytest.MonkeyPatch
 def test_default_config_path_without_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REPUBLISHER_CONFIG", raising=False)
     assert default_config_path() == Path("config.toml")
+
+
+# --- what output_dir may be ----------------------------------------------------------------------
+
+# (extra top-level keys, what the output_dir problem says) for a config at site/config.toml
+# with state_dir = "state" and rules_dir = "rules" unless changed
+OVERLAPS: dict[str, tuple[str, str]] = {
+    "the config's folder": ('output_dir = "."', "is the config's folder"),
+    "the config's folder, spelt differently": ('output_dir = "public/.."', "is the config's folder"),
+    "the config folder's parent": ('output_dir = ".."', "contains the config's folder"),
+    "the root": ('output_dir = "/"', "contains the config's folder"),
+    "state_dir": ('output_dir = "state"', "is state_dir"),
+    "rules_dir": ('output_dir = "rules"', "is rules_dir"),
+    "a folder inside rules_dir": ('output_dir = "rules/public"', "lies inside rules_dir"),
+    "a folder inside state_dir": ('output_dir = "state/www"', "lies inside state_dir"),
+    "contains state_dir": ('output_dir = "www"\nstate_dir = "www/state"', "contains state_dir"),
+    "contains rules_dir": ('output_dir = "www"\nrules_dir = "www/rules"', "contains rules_dir"),
+    "state_dir given elsewhere": ('output_dir = "/srv/x"\nstate_dir = "/srv/x/db"', "contains state_dir"),
+}
+
+
+@pytest.mark.parametrize(("extra", "expected"), OVERLAPS.values(), ids=OVERLAPS.keys())
+def test_output_dir_holding_private_files_is_refused(tmp_path: Path, extra: str, expected: str) -> None:
+    """Everything in output_dir is published: config.toml, the store and the rules must not be."""
+    path = write_config(tmp_path / "site", f"{extra}\n{SOURCE}")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    [problem] = [p for p in caught.value.problems if ": output_dir: " in p]
+    assert problem.startswith(f"{path}: output_dir: {expected} (")
+    assert "everything in output_dir is published" in problem
+
+
+def test_output_dir_reaching_state_dir_through_a_symlink_is_refused(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    (site / "state").mkdir(parents=True)
+    (site / "www").symlink_to(site / "state")
+    path = write_config(site, f'output_dir = "www"\n{SOURCE}')
+    with pytest.raises(ConfigError, match="output_dir: is state_dir"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    "output_dir",
+    ["public", "../www", "/srv/www/feeds", "site-public"],
+    ids=["default", "sibling", "absolute", "prefix"],
+)
+def test_output_dir_apart_from_private_files_loads(tmp_path: Path, output_dir: str) -> None:
+    # "prefix": /site-public is not inside /site, whatever the strings share
+    path = write_config(tmp_path / "site", f'output_dir = "{output_dir}"\nstate_dir = "state"\n{SOURCE}')
+    assert load_config(path).output_dir == (tmp_path / "site").resolve() / output_dir
+
+
+def test_output_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    path = write_config(tmp_path, SOURCE)
+    (tmp_path / "public").write_text("not a folder")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert f"{path}: output_dir: {tmp_path.resolve() / 'public'} exists and is not a folder" in str(
+        caught.value
+    )
+
+
+# --- base_url, URLs ------------------------------------------------------------------------------
+
+BAD_BASE_URLS: dict[str, tuple[str, str]] = {
+    "query and fragment": ("http://127.0.0.1:8080/?x=1#frag", "must have no query or fragment"),
+    "query": ("https://example.org/feeds/?x=1", "must have no query or fragment"),
+    "fragment": ("https://example.org/feeds/#top", "must have no query or fragment"),
+    "empty query": ("https://example.org/feeds/?", "must have no query or fragment"),
+    "password": ("https://alice:s3cret@example.org/", "must not carry a user name or password"),
+    "port out of range": ("http://example.org:99999/", "must be an absolute http(s) URL"),
+    "broken IPv6 host": ("http://[::1/", "must be an absolute http(s) URL"),
+    "space": ("https://exa mple.org/", "must not contain spaces or control characters"),
+    "control character": ("https://example.org/\\u007f", "must not contain spaces or control characters"),
+    "character XML cannot carry": ("https://example.org/\\u0001", "contains U+0001"),
+}
+
+
+@pytest.mark.parametrize(("base_url", "expected"), BAD_BASE_URLS.values(), ids=BAD_BASE_URLS.keys())
+def test_bad_base_url_is_refused(tmp_path: Path, base_url: str, expected: str) -> None:
+    path = write_config(tmp_path, f'base_url = "{base_url}"\n{SOURCE}')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert f"{path}: base_url: {expected}" in str(caught.value)
+
+
+def test_ipv6_base_url_loads(tmp_path: Path) -> None:
+    path = write_config(tmp_path, f'base_url = "http://[::1]:8080/feeds"\n{SOURCE}')
+    assert load_config(path).base_url == "http://[::1]:8080/feeds/"
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        (
+            '[[sources]]\nname = "a"\nurl = "http://[::1/feed"\n',
+            "sources[0].url: 'http://[::1/feed' is not a valid URL",
+        ),
+        ('[[sources]]\nname = "a"\nurl = "http://example.org:99999/"\n', "sources[0].url: "),
+        (f'{SOURCE}[websub]\nhubs = ["http://[::1/"]\n', "websub.hubs[0]: must be an absolute http(s) URL"),
+    ],
+    ids=["source URL urlsplit refuses", "source port out of range", "hub urlsplit refuses"],
+)
+def test_unsplittable_urls_are_problems_not_crashes(tmp_path: Path, toml: str, expected: str) -> None:
+    path = write_config(tmp_path, toml)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert f"{path}: {expected}" in str(caught.value)
+
+
+# --- located messages ----------------------------------------------------------------------------
+
+MISSPELT: dict[str, tuple[str, str]] = {
+    "top level": (
+        f'base_ulr = "http://x/"\n{SOURCE}',
+        "base_ulr: unknown key (did you mean 'base_url'?) (line 1)",
+    ),
+    "in [poll]": (
+        f'[poll]\nworkers = 2\nintervall = "5m"\n{SOURCE}',
+        "poll.intervall: unknown key (did you mean 'interval'?) (line 3)",
+    ),
+    "in the second source": (
+        f'{SOURCE}[[sources]]\nname = "b"\nurl = "b.xml"\nintreval = "1h"\n',
+        "sources[1].intreval: unknown key (did you mean 'interval'?) (line 7)",
+    ),
+    "far from every key": (
+        f"[serve]\ntls = true\n{SOURCE}",
+        "serve.tls: unknown key (known keys: enabled, host, port) (line 2)",
+    ),
+}
+
+
+@pytest.mark.parametrize(("toml", "expected"), MISSPELT.values(), ids=MISSPELT.keys())
+def test_misspelt_key_gets_a_suggestion_and_a_line(tmp_path: Path, toml: str, expected: str) -> None:
+    path = write_config(tmp_path, toml)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert f"{path}: {expected}" in caught.value.problems
+
+
+def test_wrong_types_are_named_as_toml_names_them(tmp_path: Path) -> None:
+    toml = f'max_entries = "50"\n[serve]\nenabled = 1\nport = 8080.0\n[poll]\ntimeout = 30\n{SOURCE}'
+    path = write_config(tmp_path, toml)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert sorted(caught.value.problems) == [
+        f"{path}: max_entries: expected integer, got string (line 1)",
+        f'{path}: poll.timeout: expected string (a duration such as "90s", "15m", "2h", "1d"), got integer (line 6)',
+        f"{path}: serve.enabled: expected boolean (true or false), got integer (line 3)",
+        f"{path}: serve.port: expected integer, got float (line 4)",
+    ]

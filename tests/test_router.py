@@ -65,10 +65,17 @@ def phrases(draw: st.DrawFn) -> Phrase:
     return term
 
 
+# Regex terms, compiled once: both matchers search with these same pattern objects.
+REGEXES = [
+    compile_term(t)
+    for t in ["/u[iy]ghurs?/", r"/cam\w+a/", "/stra(ss|ß)e/", r"/^\w+$/", "/(a+)+$/", "/lab.r/", r"/x\s+ai/"]
+]
+
+
 def groups(depth: int, with_fields: bool = True) -> st.SearchStrategy[Group]:
-    term: st.SearchStrategy[Term] = phrases()
+    term: st.SearchStrategy[Term] = st.one_of(phrases(), phrases(), phrases(), st.sampled_from(REGEXES))
     if depth > 0:
-        term = st.one_of(phrases(), phrases(), groups(depth - 1, with_fields))
+        term = st.one_of(term, term, groups(depth - 1, with_fields))
     branch = st.one_of(st.none(), st.lists(term, min_size=1, max_size=4).map(tuple))
     some_fields = st.lists(st.sampled_from(FIELDS), min_size=1, max_size=3, unique=True).map(tuple)
     fields = st.one_of(st.none(), some_fields) if with_fields else st.none()

@@ -17,8 +17,8 @@ from conftest import SAMPLE, Project
 from republisher.cli import main
 from republisher.config import load_config
 from republisher.errors import ConfigError
-from republisher.publish.websub import deliver_due as deliver_websub
 from republisher.publish import websub
+from republisher.publish.websub import deliver_due as deliver_websub
 from republisher.store.store import Store
 
 

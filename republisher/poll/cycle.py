@@ -115,7 +115,9 @@ def poll_once(
     return PollReport(tuple(outcomes), tuple(written), tuple(removed))
 
 
-def _decide(store: Store, fetched: Fetched, state: SourceState | None, now: datetime, jitter: float) -> Decision:
+def _decide(
+    store: Store, fetched: Fetched, state: SourceState | None, now: datetime, jitter: float
+) -> Decision:
     """Read what `decide` needs from the store: only when there are entries to compare."""
     if fetched.feed is None:
         return decide(fetched, state, {}, {}, now, jitter)

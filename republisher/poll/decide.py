@@ -90,7 +90,9 @@ def decide(
     if feed is None:
         message = "not modified" if not modified else "unchanged"
         if still_broken:
-            return Decision(state, (), SourceOutcome(source.name, False, f"{message}, still: {before.last_error}"))
+            return Decision(
+                state, (), SourceOutcome(source.name, False, f"{message}, still: {before.last_error}")
+            )
         return Decision(state, (), SourceOutcome(source.name, True, message))
     writes = tuple(_entry_writes(source.name, feed, known, id_owners, now))
     new = sum(1 for w in writes if w.entry.first_seen == now)
@@ -105,7 +107,9 @@ def decide(
         # The good entries are stored, but a broken document or a dropped item is still a
         # failure to report (exit 1); it does not count towards back-off since we got data.
         message += f" ({'; '.join(problems)})"
-    return Decision(state, writes, SourceOutcome(source.name, not problems, message, new=new, changed=changed))
+    return Decision(
+        state, writes, SourceOutcome(source.name, not problems, message, new=new, changed=changed)
+    )
 
 
 def with_dropped(decision: Decision, lines: list[str]) -> Decision:

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from republisher import text
 from republisher.models import EntryData
-from republisher.routing.rules import DEFAULT_FIELDS, Example, Field, Group, Phrase, Regex, Rule, Term
+from republisher.routing.rules import Example, Rule
+from republisher.routing.terms import DEFAULT_FIELDS, Field, Group, Phrase, Regex, Term
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,8 @@ def _find_phrase(term: Phrase, item: Item, field: Field) -> Hit | None:
 def _find_regex(term: Regex, item: Item, field: Field) -> Hit | None:
     for plain in item.plain(field):
         found = term.pattern.search(plain)
-        if found:
-            return Hit(term.source, field, _excerpt(plain, found.start(), found.end()))
+        if found is not None:
+            return Hit(term.source, field, _excerpt(plain, *found))
     return None
 
 

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from republisher.routing.match import Item
-from republisher.routing.rules import DEFAULT_FIELDS, Field, Phrase, Regex, Rule, Term
+from republisher.routing.rules import Rule
+from republisher.routing.terms import DEFAULT_FIELDS, Field, Phrase, Regex, Term
 from republisher.text import BOUNDARY
 
 _FIELD_BIT = {field: 1 << i for i, field in enumerate(Field)}
@@ -219,7 +220,9 @@ class Router:
             return bool(found.get(tree.pid, 0) & tree.mask)
         if isinstance(tree, _RegexLeaf):
             pattern = tree.term.pattern
-            return any(pattern.search(plain) for field in tree.fields for plain in item.plain(field))
+            return any(
+                pattern.search(plain) is not None for field in tree.fields for plain in item.plain(field)
+            )
         if tree.any is not None and not any(self._holds(t, found, item) for t in tree.any):
             return False
         if tree.all is not None and not all(self._holds(t, found, item) for t in tree.all):

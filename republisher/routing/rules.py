@@ -1,71 +1,40 @@
 """Load rule files (rules/<slug>.toml) into validated, compiled Rule objects.
 
 Every problem in every file is collected with its place
-(`rules/surveillance.toml: match.any[3]: bad regex ...`) and reported at once.
+(`rules/surveillance.toml: match.any[3]: bad regex ... (line 9)`) and reported at once.
+The terms themselves (phrases, regexes, groups) are defined in `terms`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from republisher import text
-from republisher.config import parse_duration
 from republisher.errors import ConfigError
+from republisher.routing.terms import DEFAULT_FIELDS, Field, Group, Phrase, Regex, Term, compile_term
+from republisher.validation import TableReader, read_toml, toml_type
+
+# The term types are re-exported: rules are what the rest of the program imports.
+__all__ = [
+    "DEFAULT_FIELDS",
+    "Example",
+    "Field",
+    "Group",
+    "Phrase",
+    "Regex",
+    "Rule",
+    "RuleSet",
+    "Term",
+    "TermLists",
+    "compile_term",
+    "load_rules",
+]
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
-
-
-class Field(StrEnum):
-    TITLE = "title"
-    SUMMARY = "summary"
-    CONTENT = "content"
-    CATEGORIES = "categories"
-    AUTHOR = "author"
-    LINK = "link"
-
-
-DEFAULT_FIELDS: tuple[Field, ...] = (Field.TITLE, Field.SUMMARY, Field.CONTENT, Field.CATEGORIES)
-
-
-@dataclass(frozen=True)
-class Phrase:
-    """Whole words in order; `prefix` when written with a trailing '*'."""
-
-    source: str  # as written in the rule file
-    words: tuple[str, ...]
-    prefix: bool
-    needle: str = field(init=False, repr=False, compare=False)  # what to find in a word string
-
-    def __post_init__(self) -> None:
-        needle = " " + " ".join(self.words) + ("" if self.prefix else " ")
-        object.__setattr__(self, "needle", needle)
-
-
-@dataclass(frozen=True)
-class Regex:
-    source: str
-    pattern: re.Pattern[str]
-
-
-@dataclass(frozen=True)
-class Group:
-    """Holds when every key present holds: some `any`, every `all`, no `none`."""
-
-    any: tuple[Term, ...] | None = None
-    all: tuple[Term, ...] | None = None
-    none: tuple[Term, ...] | None = None
-    fields: tuple[Field, ...] | None = None  # None: inherit from the enclosing group
-    label: str | None = None  # "@name" when the group is a named term list
-
-
-Term = Phrase | Regex | Group
 
 
 @dataclass(frozen=True)
@@ -120,24 +89,21 @@ def load_rules(rules_dir: Path, source_names: Iterable[str] | None = None) -> Ru
     known = frozenset(source_names) if source_names is not None else None
     problems: list[str] = []
     digest = hashlib.sha256()  # over every file, term lists included: they change routing
-    parsed: list[tuple[Path, dict[str, Any]]] = []
+    parsed: list[tuple[Path, dict[str, Any], str]] = []
     for path in sorted(rules_dir.glob("*.toml")):
         try:
-            data = path.read_bytes()
-            parsed.append((path, tomllib.loads(data.decode("utf-8"))))
-        except (OSError, UnicodeDecodeError) as e:
-            problems.append(f"{path}: cannot read: {e}")
+            raw, source = read_toml(path)
+        except ConfigError as e:
+            problems.extend(e.problems)
             continue
-        except tomllib.TOMLDecodeError as e:
-            problems.append(f"{path}: TOML syntax error: {e}")
-            continue
-        digest.update(path.name.encode() + b"\0" + data + b"\0")
-    lists = TermLists([(path, raw) for path, raw in parsed if path.name.startswith("_")])
+        parsed.append((path, raw, source))
+        digest.update(path.name.encode() + b"\0" + source.encode("utf-8") + b"\0")
+    lists = TermLists([file for file in parsed if file[0].name.startswith("_")])
     rules: list[Rule] = []
-    for path, raw in parsed:
+    for path, raw, source in parsed:
         if path.name.startswith("_"):
             continue
-        reader = _RuleReader(path, known, lists)
+        reader = _RuleReader(path, source, known, lists)
         rule = reader.rule(raw)
         problems.extend(reader.problems)
         if rule is not None:
@@ -158,36 +124,34 @@ class TermLists:
     Lists may use other lists; a cycle is an error.
     """
 
-    def __init__(self, files: list[tuple[Path, dict[str, Any]]]) -> None:
+    def __init__(self, files: list[tuple[Path, dict[str, Any], str]]) -> None:
         self.problems: list[str] = []
-        self.raw: dict[str, tuple[Path, Any]] = {}
+        self.raw: dict[str, tuple[Path, str, Any]] = {}  # name -> (file, its text, the list)
         self.resolved: dict[str, Group | None] = {}
         self.resolving: list[str] = []
-        for path, table in files:
-            for key in table:
-                if key != "terms":
-                    self.problems.append(f"{path}: {key}: unknown key (a '_' file holds only [terms])")
-            terms = table.get("terms", {})
-            if not isinstance(terms, dict):
-                self.problems.append(f"{path}: terms: expected a table of lists")
-                continue
+        for path, table, source in files:
+            reader = TableReader(path, source)
+            reader.unknown_keys(table, {"terms"}, note="a '_' file holds only [terms]")
+            terms = reader.table(table, "terms")
             for name, value in terms.items():
                 if name in self.raw:
-                    self.problems.append(f"{path}: terms.{name}: also defined in {self.raw[name][0]}")
+                    reader.problem(f"terms.{name}", f"also defined in {self.raw[name][0]}")
                     continue
-                self.raw[name] = (path, value)
+                self.raw[name] = (path, source, value)
+            self.problems.extend(reader.problems)
 
     def get(self, name: str) -> Group | None:
         """The group for "@name"; None (and a problem recorded) when it cannot be built."""
         if name in self.resolved:
             return self.resolved[name]
-        path, value = self.raw[name]
+        path, source, value = self.raw[name]
+        reader = _RuleReader(path, source, None, self)
         if name in self.resolving:
             cycle = " -> ".join(f"@{n}" for n in [*self.resolving[self.resolving.index(name) :], name])
-            self.problems.append(f"{path}: terms.{name}: term lists refer to each other in a cycle: {cycle}")
+            reader.problem(f"terms.{name}", f"term lists refer to each other in a cycle: {cycle}")
+            self.problems.extend(reader.problems)
             return None
         self.resolving.append(name)
-        reader = _RuleReader(path, None, self)
         terms = reader.terms(value, f"terms.{name}")
         self.resolving.pop()
         self.problems.extend(reader.problems)
@@ -196,32 +160,13 @@ class TermLists:
         return group
 
 
-def compile_term(raw: str) -> Phrase | Regex:
-    """A string term as written -> Phrase or Regex. Raises ValueError with the reason."""
-    if len(raw) >= 2 and raw.startswith("/") and raw.endswith("/"):
-        try:
-            pattern = re.compile(raw[1:-1], re.IGNORECASE)
-        except re.error as e:
-            raise ValueError(f"bad regex: {e}") from None
-        if pattern.search(""):
-            raise ValueError("regex matches the empty string, so it would match every item")
-        return Regex(source=raw, pattern=pattern)
-    prefix = raw.rstrip().endswith("*")
-    found = text.words(raw.rstrip().rstrip("*") if prefix else raw)
-    if not found:
-        raise ValueError(f"phrase {raw!r} has no letters or digits")
-    return Phrase(source=raw, words=tuple(found), prefix=prefix)
-
-
-class _RuleReader:
-    def __init__(self, path: Path, known_sources: frozenset[str] | None, lists: TermLists) -> None:
-        self.path = path
+class _RuleReader(TableReader):
+    def __init__(
+        self, path: Path, source: str, known_sources: frozenset[str] | None, lists: TermLists
+    ) -> None:
+        super().__init__(path, source)
         self.known_sources = known_sources
         self.lists = lists
-        self.problems: list[str] = []
-
-    def problem(self, key: str, message: str) -> None:
-        self.problems.append(f"{self.path}: {key}: {message}")
 
     def rule(self, raw: dict[str, Any]) -> Rule | None:
         slug = self.path.stem
@@ -238,16 +183,11 @@ class _RuleReader:
             "max_age",
             "merge_duplicates",
         }
-        for key in raw:
-            if key not in allowed:
-                self.problem(key, "unknown key")
+        self.unknown_keys(raw, allowed)
         title = self.string(raw, "title", required=True)
-        subtitle = self.string(raw, "subtitle", required=False)
+        subtitle = self.string(raw, "subtitle")
         sources = self.sources(raw)
-        unrouted = raw.get("unrouted", False)
-        if not isinstance(unrouted, bool):
-            self.problem("unrouted", "expected true or false")
-            unrouted = False
+        unrouted = self.flag(raw, "unrouted", False)
         match: Group | None = None
         if unrouted and "match" in raw:
             self.problem("match", "a feed with unrouted = true takes no [match]")
@@ -257,25 +197,11 @@ class _RuleReader:
             elif isinstance(raw["match"], dict):
                 match = self.group(raw["match"], "match")
             else:
-                self.problem("match", "expected a table")
+                self.problem("match", f"expected a table, got {toml_type(raw['match'])}")
         examples = self.examples(raw.get("examples", []))
-        max_entries = raw.get("max_entries")
-        if max_entries is not None and (
-            not isinstance(max_entries, int) or isinstance(max_entries, bool) or max_entries < 1
-        ):
-            self.problem("max_entries", f"expected a whole number of at least 1, got {max_entries!r}")
-        max_age: float | None = None
-        if "max_age" in raw:
-            try:
-                max_age = parse_duration(raw["max_age"]) if isinstance(raw["max_age"], str) else None
-            except ValueError as e:
-                self.problem("max_age", str(e))
-            else:
-                if max_age is None:
-                    self.problem("max_age", 'expected a duration such as "90d"')
-        merge = raw.get("merge_duplicates", True)
-        if not isinstance(merge, bool):
-            self.problem("merge_duplicates", "expected true or false")
+        max_entries = self.whole(raw, "max_entries", None)
+        max_age = self.duration(raw, "max_age", None)
+        merge = self.flag(raw, "merge_duplicates", True)
         if self.problems:
             return None
         return Rule(
@@ -292,25 +218,6 @@ class _RuleReader:
             merge_duplicates=merge,
         )
 
-    def string(self, raw: dict[str, Any], key: str, *, required: bool, where: str = "") -> str:
-        value = raw.get(key)
-        if value is None:
-            if required:
-                self.problem(where + key, "missing")
-            return ""
-        if not isinstance(value, str):
-            self.problem(where + key, f"expected a string, got {type(value).__name__}")
-            return ""
-        if required and not value.strip():
-            self.problem(where + key, "must not be empty")
-        return value
-
-    def string_list(self, value: Any, key: str) -> list[str]:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.problem(key, "expected a list of strings")
-            return []
-        return value
-
     def sources(self, raw: dict[str, Any]) -> frozenset[str] | None:
         if "sources" not in raw:
             return None
@@ -323,9 +230,9 @@ class _RuleReader:
         return frozenset(names)
 
     def group(self, raw: dict[str, Any], where: str) -> Group | None:
-        for key in raw:
-            if key not in ("any", "all", "none", "fields"):
-                self.problem(f"{where}.{key}", "unknown key (expected any, all, none, fields)")
+        self.unknown_keys(
+            raw, ("any", "all", "none", "fields"), f"{where}.", "expected any, all, none, fields"
+        )
         lists = {key: self.terms(raw[key], f"{where}.{key}") for key in ("any", "all", "none") if key in raw}
         if not lists:
             self.problem(where, "empty group: give at least one of any, all, none")
@@ -341,7 +248,7 @@ class _RuleReader:
 
     def terms(self, raw: Any, where: str) -> tuple[Term, ...]:
         if not isinstance(raw, list):
-            self.problem(where, "expected a list of terms")
+            self.problem(where, f"expected an array of terms, got {toml_type(raw)}")
             return ()
         if not raw:
             self.problem(where, "empty list")
@@ -365,7 +272,7 @@ class _RuleReader:
                 if group is not None:
                     terms.append(group)
             else:
-                self.problem(place, f"expected a string or a group table, got {type(item).__name__}")
+                self.problem(place, f"expected a string or a group table, got {toml_type(item)}")
         return tuple(terms)
 
     def fields(self, raw: Any, where: str) -> tuple[Field, ...] | None:
@@ -383,36 +290,28 @@ class _RuleReader:
 
     def examples(self, raw: Any) -> tuple[Example, ...]:
         if not isinstance(raw, list):
-            self.problem("examples", "expected an array of tables ([[examples]])")
+            self.problem("examples", f"expected an array of tables ([[examples]]), got {toml_type(raw)}")
             return ()
         examples: list[Example] = []
         for i, item in enumerate(raw):
             where = f"examples[{i}]."
             if not isinstance(item, dict):
-                self.problem(f"examples[{i}]", "expected a table")
+                self.problem(f"examples[{i}]", f"expected a table, got {toml_type(item)}")
                 continue
-            allowed = {"title", "summary", "content", "categories", "author", "link", "source"}
-            for key in item:
-                if key not in allowed | {"routed"}:
-                    self.problem(where + key, "unknown key")
-            routed = item.get("routed")
-            if not isinstance(routed, bool):
+            texts = ("title", "summary", "content", "categories", "author", "link", "source")
+            self.unknown_keys(item, (*texts, "routed"), where)
+            if not isinstance(item.get("routed"), bool):
                 self.problem(where + "routed", "missing or not true/false")
-                routed = False
-            source = item.get("source")
-            if source is not None and not isinstance(source, str):
-                self.problem(where + "source", "expected a string")
-                source = None
             examples.append(
                 Example(
-                    title=self.string(item, "title", required=True, where=where),
-                    routed=routed,
-                    summary=self.string(item, "summary", required=False, where=where),
-                    content=self.string(item, "content", required=False, where=where),
+                    title=self.string(item, "title", prefix=where, required=True),
+                    routed=item.get("routed") is True,
+                    summary=self.string(item, "summary", prefix=where),
+                    content=self.string(item, "content", prefix=where),
                     categories=tuple(self.string_list(item.get("categories", []), where + "categories")),
-                    author=self.string(item, "author", required=False, where=where),
-                    link=self.string(item, "link", required=False, where=where),
-                    source=source,
+                    author=self.string(item, "author", prefix=where),
+                    link=self.string(item, "link", prefix=where),
+                    source=self.string(item, "source", prefix=where) or None,
                 )
             )
         return tuple(examples)
