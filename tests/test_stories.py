@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import logging
+import random
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
 from republisher.models import EntryData, SourceMeta, StoredEntry
-from republisher.publish.stories import canonical_link, merge_stories
+from republisher.publish import stories
+from republisher.publish.stories import Story, canonical_link, merge_stories
 
 T0 = datetime(2021, 3, 1, 12, tzinfo=UTC)
 
@@ -105,3 +110,174 @@ def test_stories_come_newest_first() -> None:
     new = entry("a", "Newer story about treaties", "https://a.example/new", hours=0)
     merged = merge_stories([new, old])
     assert [s.entry for s in merged] == [new, old]
+
+
+# --- any stored link or title --------------------------------------------------------------
+
+HOSTILE_LINKS = {
+    "port out of range": "http://evil.example:99999/",
+    "unclosed IPv6 host": "http://[::1",
+    "IPv6 host with a bad port": "http://[::1]:99999/",
+    "port not a number": "http://news.example:abc/",
+    "negative port": "http://news.example:-1/",
+    "javascript": "javascript:alert(1)",
+    "empty": "",
+    "spaces": "   ",
+    "control characters": "http://news.example/\x00\x01\x7f",
+    "lone surrogate": "http://news.example/\ud800",
+    "100 KB host": "http://" + "a" * 100_000 + "/",
+    "many parameters": "https://news.example/?" + "&".join(f"p{i}=1" for i in range(5_000)),
+    "stray percent": "https://news.example/%%zz",
+    "no scheme": "//news.example/a",
+}
+
+
+@pytest.mark.parametrize("link", HOSTILE_LINKS.values(), ids=list(HOSTILE_LINKS))
+def test_canonical_link_accepts_any_string(link: str) -> None:
+    assert isinstance(canonical_link(link), str)
+
+
+@pytest.mark.parametrize("link", HOSTILE_LINKS.values(), ids=list(HOSTILE_LINKS))
+def test_a_hostile_link_never_stops_merging(link: str) -> None:
+    bad = entry("a", "Uighur forced labour claims in the report", link)
+    good = entry("b", "Another story about embassies and envoys", "https://b.example/1", hours=1)
+    same = entry("c", "A third story about the same hostile link", link, hours=2)
+    merged = merge_stories([same, good, bad])
+    assert good in [s.entry for s in merged]
+    if link.strip():
+        assert len(merged) == 2, "the same link, however odd, is still one story"
+
+
+def test_hostile_titles_and_dates_never_stop_merging() -> None:
+    year_one = timezone(timedelta(hours=1))
+    odd = [
+        entry("a", "Control \x01\x02 characters in a title", "https://a.example/1"),
+        entry("b", "Sanctions " * 10_000, "https://b.example/1"),
+        replace(entry("c", "Year one with an offset here", "https://c.example/1"), first_seen=T0),
+        entry("d", "A naive date on this story", "https://d.example/1"),
+    ]
+    odd[2] = replace(odd[2], data=replace(odd[2].data, published=datetime(1, 1, 1, tzinfo=year_one)))
+    odd[3] = replace(odd[3], data=replace(odd[3].data, published=datetime(2021, 3, 1, 11)))
+    far = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-1)))
+    odd.append(
+        replace(odd[0], key="e", data=replace(odd[0].data, title="Far future", link=None, updated=far))
+    )
+    merged = merge_stories(odd)
+    assert len(merged) == 5
+    assert all(s.entry.sort_time.tzinfo is UTC for s in merged)
+
+
+def test_an_entry_without_a_usable_stored_time_is_skipped(caplog: pytest.LogCaptureFixture) -> None:
+    bad = replace(
+        entry("bad", "Stored by a much older version", "https://a.example/1"), first_seen=datetime.min
+    )
+    good = entry("good", "A story that is fine in every way", "https://b.example/1")
+    with caplog.at_level(logging.WARNING):
+        assert [s.entry for s in merge_stories([bad, good])] == [good]
+    assert "bad: entry bad:Stored by a much older version not published" in caplog.text
+
+
+# --- linear work ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def comparisons(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The word counts of every pair of titles merge_stories compares."""
+    seen: list[tuple[int, int]] = []
+    real = stories._same_title
+
+    def counting(a: Any, b: Any) -> bool:
+        seen.append((len(a.words), len(b.words)))
+        return real(a, b)
+
+    monkeypatch.setattr(stories, "_same_title", counting)
+    return seen
+
+
+def test_long_near_identical_titles_compare_a_bounded_prefix(comparisons: list[tuple[int, int]]) -> None:
+    long_title = " ".join(f"word{i}" for i in range(16_000))  # about 160 KB
+    a = entry("a", long_title + " one", "https://a.example/1")
+    b = entry("b", long_title + " two", "https://b.example/2", hours=1)
+    assert len(merge_stories([b, a])) == 1
+    assert comparisons and max(max(pair) for pair in comparisons) <= stories.TITLE_CHARS // 2
+
+
+def test_distinct_headlines_are_rarely_compared(comparisons: list[tuple[int, int]]) -> None:
+    # Words drawn as in real text (Zipf: a few very common, most rare), all within days.
+    rng = random.Random(7)
+    vocabulary = [f"w{i}" for i in range(5_000)]
+    weights = [1 / (rank + 1) for rank in range(len(vocabulary))]
+    entries = [
+        entry(
+            f"s{i}",
+            " ".join(rng.choices(vocabulary, weights, k=rng.randint(5, 14))),
+            f"https://x.example/{i}",
+            hours=-i / 100,
+        )
+        for i in range(2_000)
+    ]
+    merge_stories(entries)
+    assert len(comparisons) < 3 * len(entries)
+
+
+def test_adversarial_titles_compare_a_bounded_number_of_candidates(
+    comparisons: list[tuple[int, int]],
+) -> None:
+    # Every title shares 8 words with every other, yet none is similar enough to merge:
+    # an index alone would find each all the others; the cap keeps it linear.
+    entries = [
+        entry(
+            f"s{i}", f"Officials announce new measures against the spread of x{i}", f"https://x.example/{i}"
+        )
+        for i in range(1_000)
+    ]
+    assert len(merge_stories(entries)) == 1_000
+    assert len(comparisons) <= len(entries) * stories.MAX_CANDIDATES
+    assert len(comparisons) < len(entries) ** 2 / 2 / 5
+
+
+def test_the_index_finds_what_comparing_every_pair_finds() -> None:
+    rng = random.Random(3)
+    vocabulary = [f"w{i}" for i in range(60)]
+    entries = []
+    for i in range(300):
+        words = rng.choices(vocabulary, k=rng.randint(4, 30))
+        entries.append(entry(f"s{i}", " ".join(words), None, hours=-rng.random() * 200))
+        variant = list(words)
+        variant[rng.randrange(len(variant))] = rng.choice(vocabulary)
+        entries.append(
+            entry(
+                f"t{i}",
+                " ".join(variant + rng.choices(vocabulary, k=rng.randint(0, 1))),
+                None,
+                hours=-rng.random() * 200,
+            )
+        )
+    entries.sort(key=lambda e: e.sort_time, reverse=True)
+    assert groups(merge_stories(entries)) == groups(every_pair(entries))
+
+
+def groups(merged: list[Story]) -> list[list[str]]:
+    return sorted(sorted(e.key for e in (s.entry, *s.also)) for s in merged)
+
+
+def every_pair(entries: list[StoredEntry]) -> list[Story]:
+    """The reference: each entry joins the group of the first earlier entry with a near-identical title."""
+    titles = [stories._Title.of(e.data.title, e.sort_time) for e in entries]
+    group_of: list[int] = []
+    members: list[list[StoredEntry]] = []
+    for i, entry_ in enumerate(entries):
+        found = next(
+            (
+                group_of[j]
+                for j in range(i)
+                if titles[i].words and titles[j].words and stories._same_title(titles[i], titles[j])
+            ),
+            None,
+        )
+        if found is None:
+            found = len(members)
+            members.append([])
+        members[found].append(entry_)
+        group_of.append(found)
+    return [Story(g[0], tuple(g[1:])) for g in members]

@@ -7,17 +7,23 @@ byte-identical output.
 from __future__ import annotations
 
 import html
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from typing import Any
 
+from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 
-from republisher import PROJECT_URL, __version__, text
-from republisher.models import SourceMeta, StoredEntry
-from republisher.publish.stories import Story, with_carriers
+from republisher import PROJECT_URL, __version__
+from republisher.publish.public import EARLIEST_DATE, PublicEntry, PublicSource, public_entries, xml_text
+from republisher.publish.stories import Story, skipped
 from republisher.routing.rules import Rule
+from republisher.text import plausible_date
+
+log = logging.getLogger(__name__)
 
 STYLESHEET = "feed.xsl"
 # Relative, so that a browser loads the stylesheet from wherever it fetched the feed:
@@ -45,7 +51,7 @@ class _SourceElement:
     """feedgen entry extension writing what feedgen cannot: a complete atom:source (feedgen's
     lacks id and updated) and rel="via" links (feedgen drops the rel of entry links)."""
 
-    origin: SourceMeta | None = None
+    source: PublicSource | None = None
     via: tuple[str, ...] = ()
 
     def extend_ns(self) -> dict[str, str]:
@@ -57,7 +63,7 @@ class _SourceElement:
     def extend_atom(self, entry: Any) -> Any:
         for href in self.via:
             entry.append(entry.makeelement("link", {"rel": "via", "href": href}))
-        origin = self.origin
+        origin = self.source
         if origin is None:
             return entry
         source = entry.makeelement("source", {})
@@ -65,7 +71,8 @@ class _SourceElement:
         _child(source, "title", origin.title)
         if origin.updated is not None:
             _child(source, "updated", origin.updated.isoformat())
-        source.append(source.makeelement("link", {"rel": "self", "href": origin.self_url}))
+        if origin.self_link:
+            source.append(source.makeelement("link", {"rel": "self", "href": origin.self_link}))
         if origin.link:
             source.append(
                 source.makeelement("link", {"rel": "alternate", "type": "text/html", "href": origin.link})
@@ -80,11 +87,6 @@ def _child(parent: Any, tag: str, value: str) -> None:
     parent.append(element)
 
 
-def _title(entry: StoredEntry) -> str:
-    data = entry.data
-    return text.display_title(data.title, data.summary, data.content, data.link)
-
-
 def render_feed(
     rule: Rule,
     stories: Sequence[Story],
@@ -94,26 +96,64 @@ def render_feed(
     hubs: Sequence[str] = (),
     json_alternate: bool = False,
 ) -> bytes:
-    """The Atom document of one derived feed; `stories` newest first."""
+    """The Atom document of one derived feed; `stories` newest first. A story that cannot
+    be rendered is left out (and logged), never the feed."""
+    head = _Head(rule, base_url, first_written, tuple(hubs), json_alternate)
+    entries = public_entries(stories)
+    try:
+        return _document(head, entries)
+    except Exception:
+        # Something lxml refuses got past the cleaning: keep the entries that render alone.
+        log.exception("%s: rendering the feed failed; retrying entry by entry", rule.slug)
+        return _document(head, [e for e in entries if _renders_alone(e, head)])
+
+
+@dataclass(frozen=True)
+class _Head:
+    rule: Rule
+    base_url: str
+    first_written: datetime
+    hubs: tuple[str, ...]
+    json_alternate: bool
+
+
+def _document(head: _Head, entries: Sequence[PublicEntry]) -> bytes:
+    rule, base_url = head.rule, head.base_url
     self_url = feed_url(base_url, rule.slug)
+    title = xml_text(rule.title).strip() or rule.slug
     fg = FeedGenerator()
     fg.id(self_url)
-    fg.title(rule.title)
-    fg.subtitle(rule.subtitle or rule.title)
+    fg.title(title)
+    fg.subtitle(xml_text(rule.subtitle).strip() or title)
     fg.link(href=self_url, rel="self", type="application/atom+xml")
     fg.link(href=base_url, rel="alternate", type="text/html")
-    if json_alternate:
+    if head.json_alternate:
         fg.link(href=json_feed_url(base_url, rule.slug), rel="alternate", type="application/feed+json")
-    for hub in hubs:
+    for hub in head.hubs:
         fg.link(href=hub, rel="hub")
     fg.author({"name": "republisher"})
     fg.generator("republisher", version=__version__, uri=PROJECT_URL)
     # The newest entry's time, never "now": re-rendering the same entries gives the same bytes.
-    fg.updated(max((s.entry.updated_time for s in stories), default=first_written))
-    for story in stories:
-        _add_entry(fg, story, rule, base_url)
+    first_written = plausible_date(head.first_written) or EARLIEST_DATE
+    fg.updated(max((e.updated for e in entries), default=first_written))
+    for entry in entries:
+        try:
+            fe = _feed_entry(entry, rule, base_url)
+        except Exception as e:  # one entry must never stop the feed
+            skipped(entry.source_name, entry.key, e)
+            continue
+        fg.add_entry(fe, order="append")
     document: bytes = fg.atom_str(pretty=True, encoding="UTF-8")
     return _with_stylesheet(document)
+
+
+def _renders_alone(entry: PublicEntry, head: _Head) -> bool:
+    try:
+        _feed_entry(entry, head.rule, head.base_url).atom_entry()
+    except Exception as e:
+        skipped(entry.source_name, entry.key, e)
+        return False
+    return True
 
 
 def _with_stylesheet(document: bytes) -> bytes:
@@ -124,33 +164,27 @@ def _with_stylesheet(document: bytes) -> bytes:
     return declaration + b"\n" + _STYLESHEET_PI + b"\n" + body
 
 
-def _add_entry(fg: FeedGenerator, story: Story, rule: Rule, base_url: str) -> None:
-    entry = story.entry
-    data = entry.data
-    fe = fg.add_entry(order="append")
-    fe.id(entry.atom_id)
-    fe.title(_title(entry))
-    fe.updated(entry.updated_time)
-    fe.published(entry.sort_time)
-    if data.link:
-        fe.link(href=data.link, rel="alternate", type="text/html")
-    if data.author:
-        fe.author({"name": data.author})
-    else:
-        fe.author({"name": entry.origin.title})
-    summary, content = with_carriers(story)
-    if summary:
-        fe.summary(summary, type="html")
-    if content:
-        fe.content(content, type="html")
-    elif not data.link:
+def _feed_entry(entry: PublicEntry, rule: Rule, base_url: str) -> FeedEntry:
+    fe = FeedEntry()
+    fe.id(entry.id)
+    fe.title(entry.title)
+    fe.updated(entry.updated)
+    fe.published(entry.published)
+    if entry.link:
+        fe.link(href=entry.link, rel="alternate", type="text/html")
+    fe.author({"name": entry.author})
+    # Sanitized HTML, whatever the source declared (public.public_entry made it so).
+    if entry.summary:
+        fe.summary(entry.summary, type="html")
+    if entry.content:
+        fe.content(entry.content, type="html")
+    elif not entry.link:
         # RFC 4287 4.1.1.1: an entry without an alternate link must have content.
-        fe.content(summary or html.escape(_title(entry)), type="html")
-    for category in data.categories:
+        fe.content(entry.summary or html.escape(entry.title), type="html")
+    for category in entry.categories:
         fe.category(term=category.term, scheme=category.scheme, label=category.label)
-    fe.category(term=rule.slug, scheme=base_url, label=rule.title)
+    fe.category(term=rule.slug, scheme=base_url, label=xml_text(rule.title).strip() or rule.slug)
     fe.register_extension("republisher_source", _SourceElement, atom=True, rss=False)
-    fe.republisher_source.origin = entry.origin
-    fe.republisher_source.via = tuple(
-        dict.fromkeys(o.data.link for o in story.also if o.data.link and o.data.link != data.link)
-    )
+    fe.republisher_source.source = entry.source
+    fe.republisher_source.via = entry.via
+    return fe

@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from republisher import text
 from republisher.config import Config
 from republisher.models import StoredEntry
 from republisher.publish.atom import STYLESHEET, render_feed, stylesheet
 from republisher.publish.files import remove_stale_temporaries, write_if_changed
 from republisher.publish.jsonfeed import render_json_feed
-from republisher.publish.site import NEWEST_SHOWN, FeedSummary, Headline, render_html, render_opml
+from republisher.publish.site import FeedSummary, feed_summary, render_html, render_opml
 from republisher.publish.stories import Story, merge_stories
 from republisher.routing.rules import Rule, RuleSet
 from republisher.store.store import Store
@@ -94,25 +93,7 @@ def plan(feeds: Sequence[FeedContent], config: Config) -> dict[str, bytes]:
             documents[f"{rule.slug}.json"] = render_json_feed(
                 rule, stories, config.base_url, config.websub_hubs
             )
-        entries = [s.entry for s in stories]
-        summaries.append(
-            FeedSummary(
-                slug=rule.slug,
-                title=rule.title,
-                subtitle=rule.subtitle,
-                entries=feed.routed,
-                in_feed=len(entries),
-                updated=max((e.updated_time for e in entries), default=feed.first_written),
-                newest=tuple(
-                    Headline(
-                        text.display_title(e.data.title, e.data.summary, e.data.content, e.data.link),
-                        e.data.link,
-                        e.sort_time,
-                    )
-                    for e in entries[:NEWEST_SHOWN]
-                ),
-            )
-        )
+        summaries.append(feed_summary(rule, stories, feed.routed, feed.first_written))
     documents["index.opml"] = render_opml(summaries, config.base_url)
     documents["index.html"] = render_html(summaries, config.base_url, json=json_on)
     documents[STYLESHEET] = stylesheet()  # each feed's xml-stylesheet points here
@@ -168,9 +149,7 @@ def feed_stories(store: Store, rule: Rule, default_limit: int, now: datetime) ->
     limit = rule.max_entries or default_limit
     since = now - timedelta(seconds=rule.max_age) if rule.max_age else None
     entries = _unique_ids(store.feed_entries(rule.slug, limit * MERGE_LOOKAHEAD, since))
-    if not rule.merge_duplicates:
-        return [Story(entry) for entry in entries[:limit]]
-    return merge_stories(entries)[:limit]
+    return merge_stories(entries, merge=rule.merge_duplicates)[:limit]
 
 
 def _unique_ids(entries: list[StoredEntry]) -> list[StoredEntry]:

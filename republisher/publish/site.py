@@ -1,19 +1,26 @@
 """index.opml (subscribe to every derived feed at once) and index.html (a page for people).
 
 Both are pure functions of their inputs (no clock), so unchanged feeds give unchanged bytes.
+Whatever they show of stored entries is cleaned again here, like everything published:
+text XML cannot carry is dropped, links must be public http(s) URLs, dates RFC 3339.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import format_datetime
 from xml.etree import ElementTree as ET
 
 from republisher import PROJECT_URL, __version__
 from republisher.publish.atom import feed_url, json_feed_url
+from republisher.publish.public import public_entries, public_url, xml_text
+from republisher.publish.stories import Story
+from republisher.routing.rules import Rule
+from republisher.text import plausible_date
 
 
 @dataclass(frozen=True)
@@ -21,7 +28,7 @@ class Headline:
     """One of a feed's newest entries, as the index page lists it."""
 
     title: str
-    link: str | None  # an absolute http(s) URL (the parser drops anything else)
+    link: str | None  # an absolute http(s) URL (render_html drops anything else)
     updated: datetime
 
 
@@ -39,15 +46,36 @@ class FeedSummary:
 NEWEST_SHOWN = 5
 
 
+def feed_summary(rule: Rule, stories: Sequence[Story], routed: int, first_written: datetime) -> FeedSummary:
+    """What the index pages show of one feed publishing `stories` (newest first): its
+    entries made publishable as in the feed itself (those that cannot be are left out)."""
+    entries = public_entries(stories)
+    return FeedSummary(
+        slug=rule.slug,
+        title=rule.title,
+        subtitle=rule.subtitle,
+        entries=routed,
+        in_feed=len(entries),
+        updated=max((e.updated for e in entries), default=first_written),
+        newest=tuple(Headline(e.title, e.link, e.published) for e in entries[:NEWEST_SHOWN]),
+    )
+
+
+def headlines(stories: Sequence[Story]) -> tuple[Headline, ...]:
+    """The newest stories as the index page lists them, made publishable like the feeds'
+    entries (the ones that cannot be are left out)."""
+    return tuple(Headline(e.title, e.link, e.published) for e in public_entries(stories[:NEWEST_SHOWN]))
+
+
 def render_opml(feeds: Sequence[FeedSummary], base_url: str, title: str = "republisher feeds") -> bytes:
     """OPML 2.0 with one rss outline per derived feed."""
     opml = ET.Element("opml", version="2.0")
     head = ET.SubElement(opml, "head")
-    ET.SubElement(head, "title").text = title
-    dates = [f.updated for f in feeds if f.updated]
+    ET.SubElement(head, "title").text = xml_text(title)
+    dates = [d for f in feeds if (d := plausible_date(f.updated))]
     if dates:
         # RFC 822, as OPML 2.0 asks; format_datetime is locale-independent, strftime is not.
-        ET.SubElement(head, "dateModified").text = format_datetime(max(dates).astimezone(UTC), usegmt=True)
+        ET.SubElement(head, "dateModified").text = format_datetime(max(dates), usegmt=True)
     ET.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
     body = ET.SubElement(opml, "body")
     for feed in feeds:
@@ -55,9 +83,9 @@ def render_opml(feeds: Sequence[FeedSummary], base_url: str, title: str = "repub
             body,
             "outline",
             type="rss",
-            text=feed.title,
-            title=feed.title,
-            description=feed.subtitle,
+            text=xml_text(feed.title),
+            title=xml_text(feed.title),
+            description=xml_text(feed.subtitle),
             xmlUrl=feed_url(base_url, feed.slug),
             htmlUrl=base_url,  # the feeds' own alternate link: the index page
         )
@@ -120,7 +148,7 @@ def render_html(
 
     With `json`, each feed's JSON Feed version is advertised and linked too.
     """
-    e = html.escape
+    e = _escape
     alternates = "\n".join(
         f'<link rel="alternate" type="application/atom+xml" title="{e(f.title)}" '
         f'href="{e(feed_url(base_url, f.slug))}">'
@@ -143,8 +171,21 @@ def render_html(
     return page.encode("utf-8")
 
 
+# What XML allows but an HTML page may not hold (parse errors): C1 controls and noncharacters.
+_HTML_FORBIDDEN = re.compile(
+    "[\x7f-\x9f\ufdd0-\ufdef"
+    + "".join(f"{chr(p + 0xFFFE)}{chr(p + 0xFFFF)}" for p in range(0x10000, 0x110000, 0x10000))
+    + "]"
+)
+
+
+def _escape(value: str) -> str:
+    """Escaped for HTML, without the characters an HTML page may not carry."""
+    return html.escape(_HTML_FORBIDDEN.sub("", xml_text(value)))
+
+
 def _section(feed: FeedSummary, base_url: str, json: bool = False) -> str:
-    e = html.escape
+    e = _escape
     url = e(feed_url(base_url, feed.slug))
     json_link = (
         f' · <a href="{e(json_feed_url(base_url, feed.slug))}" type="application/feed+json" '
@@ -154,7 +195,7 @@ def _section(feed: FeedSummary, base_url: str, json: bool = False) -> str:
     )
     # Ids from the slug are unique per page (slugs are file names) and valid in HTML5.
     heading = f"feed-{e(feed.slug)}"
-    updated = _time(feed.updated) if feed.updated else "never"
+    updated = _time(feed.updated) or "never"
     items = "\n".join(_headline(h) for h in feed.newest[:NEWEST_SHOWN])
     newest = (
         f'<ul aria-label="Newest in {e(feed.title)}">\n{items}\n</ul>' if items else "<p>No entries yet.</p>"
@@ -179,13 +220,18 @@ def _count(feed: FeedSummary) -> str:
 
 
 def _headline(headline: Headline) -> str:
-    e = html.escape
-    title = e(headline.title.strip() or headline.link or "(untitled)")
-    text = f'<a href="{e(headline.link)}">{title}</a>' if headline.link else title
-    return f"<li>{text} {_time(headline.updated, date_only=True)}</li>"
+    e = _escape
+    link = public_url(headline.link)
+    title = e(headline.title.strip() or link or "(untitled)")
+    text = f'<a href="{e(link)}">{title}</a>' if link else title
+    when = _time(headline.updated, date_only=True)
+    return f"<li>{text} {when}</li>" if when else f"<li>{text}</li>"
 
 
-def _time(when: datetime, *, date_only: bool = False) -> str:
-    when = when.astimezone(UTC)
-    shown = when.strftime("%Y-%m-%d" if date_only else "%Y-%m-%d %H:%M UTC")
-    return f'<time datetime="{when.strftime("%Y-%m-%dT%H:%M:%SZ")}">{shown}</time>'
+def _time(when: datetime | None, *, date_only: bool = False) -> str:
+    """A <time> element in UTC with a 4-digit year; "" for a date that cannot be shown."""
+    when = plausible_date(when)
+    if when is None:
+        return ""
+    shown = when.date().isoformat() if date_only else f"{when.date().isoformat()} {when:%H:%M} UTC"
+    return f'<time datetime="{when.date().isoformat()}T{when:%H:%M:%S}Z">{shown}</time>'

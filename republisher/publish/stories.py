@@ -4,19 +4,28 @@ Pure functions. Two entries are one story when their links are the same once tra
 parameters, fragments and scheme/host spelling are set aside, or, as a second signal,
 when their titles are near-identical (case, accents and punctuation aside) and they are
 dated within a few days of each other. The earliest version keeps its id and content.
+
+Comparing every pair of titles would be quadratic in entries and in title length: titles
+are compared on their first TITLE_CHARS characters only, and an index finds the few
+earlier titles worth comparing (see _TitleIndex). Stored entries are untrusted: any link,
+title or date is accepted, and an entry that cannot be dated is skipped and logged.
 """
 
 from __future__ import annotations
 
 import difflib
-import html
+import logging
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from republisher import text
 from republisher.models import StoredEntry
+from republisher.text import plausible_date
+
+log = logging.getLogger(__name__)
 
 TRACKING_PREFIXES = ("utm_",)
 TRACKING_PARAMETERS = frozenset(
@@ -25,6 +34,8 @@ TRACKING_PARAMETERS = frozenset(
 TITLE_WINDOW = timedelta(days=3)
 TITLE_SIMILARITY = 0.92  # word-level ratio; "China sanctions EU" vs "EU sanctions China" stays apart
 MIN_TITLE_WORDS = 4  # shorter titles ("Live", "Briefing") say too little to merge on
+TITLE_CHARS = 300  # only a title's start is compared: longer "titles" are bodies, not headlines
+MAX_CANDIDATES = 64  # earlier titles compared with one entry, at most: bounds the worst case
 
 
 @dataclass(frozen=True)
@@ -35,38 +46,21 @@ class Story:
     also: tuple[StoredEntry, ...] = ()
 
 
-def also_carried_by(story: Story) -> str:
-    """An HTML line naming the other sources that carried the story ("" when none did)."""
-    names: dict[str, str | None] = {}
-    for other in story.also:
-        if other.source != story.entry.source:
-            names.setdefault(other.origin.title, other.data.link)
-    if not names:
-        return ""
-    links = ", ".join(
-        f'<a href="{html.escape(link)}">{html.escape(name)}</a>' if link else html.escape(name)
-        for name, link in names.items()
-    )
-    return f"<p>Also carried by: {links}.</p>"
-
-
-def with_carriers(story: Story) -> tuple[str | None, str | None]:
-    """(summary, content) HTML of the published version, the "Also carried by" line added
-    to the summary, or to the content when there is no summary."""
-    data = story.entry.data
-    carried = also_carried_by(story)
-    if data.summary:
-        return data.summary + carried, data.content
-    if data.content:
-        return None, data.content + carried
-    return carried or None, None
+# --- merging ----------------------------------------------------------------------------
 
 
 def canonical_link(url: str) -> str:
-    """The link with tracking parameters, fragment and scheme/host spelling set aside."""
-    parts = urlsplit(url.strip())
-    host = (parts.hostname or "").lower().removeprefix("www.")
-    port = parts.port
+    """The link with tracking parameters, fragment and scheme/host spelling set aside.
+    Any string is accepted: what urllib cannot take apart is compared as given."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https"):
+            return url
+        host = (parts.hostname or "").lower().removeprefix("www.")
+        port = parts.port  # raises ValueError when out of range
+    except ValueError:
+        return url
     if port and port not in (80, 443):
         host = f"{host}:{port}"
     query = [
@@ -77,45 +71,156 @@ def canonical_link(url: str) -> str:
     return urlunsplit(("https", host, parts.path or "/", urlencode(query), ""))
 
 
-def _title_words(entry: StoredEntry) -> list[str]:
-    return text.words(entry.data.title)
+def title_words(title: str) -> list[str]:
+    """The folded words of the title's first TITLE_CHARS characters (so comparing two
+    titles costs at most a constant); none for a title too short to merge on."""
+    words = text.words(title[:TITLE_CHARS])
+    if len(title) > TITLE_CHARS:
+        words = words[:-1]  # the cut may have split the last word
+    return words if len(words) >= MIN_TITLE_WORDS else []
 
 
-def _same_title(a: StoredEntry, b: StoredEntry, words_a: list[str], words_b: list[str]) -> bool:
-    if min(len(words_a), len(words_b)) < MIN_TITLE_WORDS:
+@dataclass(frozen=True)
+class _Title:
+    words: list[str]
+    tokens: frozenset[tuple[str, int]]  # the words as a set: (word, its occurrence number)
+    when: datetime
+
+    @classmethod
+    def of(cls, title: str, when: datetime) -> _Title:
+        words = title_words(title)
+        seen: Counter[str] = Counter()
+        tokens = []
+        for word in words:
+            seen[word] += 1
+            tokens.append((word, seen[word]))
+        return cls(words, frozenset(tokens), when)
+
+
+def _same_title(a: _Title, b: _Title) -> bool:
+    """Near-identical titles dated within TITLE_WINDOW of each other."""
+    if abs(a.when - b.when) > TITLE_WINDOW:
         return False
-    if abs(a.sort_time - b.sort_time) > TITLE_WINDOW:
-        return False
-    if words_a == words_b:
+    if a.words == b.words:
         return True
-    # ratio() is at most 2·min/(la+lb): titles of very different lengths cannot be similar.
-    if 2 * min(len(words_a), len(words_b)) < TITLE_SIMILARITY * (len(words_a) + len(words_b)):
+    # Word-level ratio 2·matches/(la+lb). Cheap bound first: the words shared in any order
+    # bound the matches (difflib's quick_ratio); most candidates stop here.
+    if 2 * len(a.tokens & b.tokens) < TITLE_SIMILARITY * (len(a.words) + len(b.words)):
         return False
-    matcher = difflib.SequenceMatcher(None, words_a, words_b, autojunk=False)
-    return matcher.quick_ratio() >= TITLE_SIMILARITY and matcher.ratio() >= TITLE_SIMILARITY
+    # Both lists are bounded by TITLE_CHARS, so this costs at most a constant per pair.
+    return difflib.SequenceMatcher(None, a.words, b.words, autojunk=False).ratio() >= TITLE_SIMILARITY
 
 
-def merge_stories(entries: Sequence[StoredEntry]) -> list[Story]:
-    """Group entries (newest first) into stories, newest first."""
+# Titles with ratio >= r share at least r/(2-r) of either title's tokens.
+_OVERLAP = TITLE_SIMILARITY / (2 - TITLE_SIMILARITY)
+
+
+class _TitleIndex:
+    """Finds the earlier titles that may be near-identical to a new one without comparing
+    all pairs (prefix filtering): with every title's tokens in one global order, rarest
+    first, two titles sharing at least _OVERLAP of their tokens always share one of the
+    first few tokens of each, so only those are indexed and looked up. Titles come newest
+    first, so a bucket is read nearest first and only back to TITLE_WINDOW, and at most
+    MAX_CANDIDATES titles are compared with one entry: even adversarial titles cost
+    linear time."""
+
+    def __init__(self, titles: Sequence[_Title]) -> None:
+        self.frequency = Counter(token for title in titles for token in title.tokens)
+        self.buckets: dict[tuple[str, int], list[int]] = {}
+        self.added: list[tuple[_Title, int]] = []  # (title, its story's group), in order
+
+    def _prefix(self, title: _Title) -> list[tuple[str, int]]:
+        ordered = sorted(title.tokens, key=lambda t: (self.frequency[t], t))
+        return ordered[: len(ordered) - int(_OVERLAP * len(ordered)) + 1]
+
+    def find(self, title: _Title) -> int | None:
+        """The group of the first earlier title near-identical to this one, if any."""
+        if not title.words:
+            return None
+        candidates: set[int] = set()
+        for token in self._prefix(title):
+            for i in reversed(self.buckets.get(token, ())):
+                # Titles come newest first: the rest of the bucket is further away still.
+                if len(candidates) >= MAX_CANDIDATES or self.added[i][0].when - title.when > TITLE_WINDOW:
+                    break
+                candidates.add(i)
+        # In the order added, as comparing with every earlier title in turn would find it.
+        for i in sorted(candidates):
+            other, group = self.added[i]
+            if _same_title(title, other):
+                return group
+        return None
+
+    def add(self, title: _Title, group: int) -> None:
+        if title.words:
+            for token in self._prefix(title):
+                self.buckets.setdefault(token, []).append(len(self.added))
+            self.added.append((title, group))
+
+
+def merge_stories(entries: Sequence[StoredEntry], *, merge: bool = True) -> list[Story]:
+    """Group entries (newest first) into stories, newest first. An entry that cannot be
+    dated or keyed is skipped and logged. With merge=False each entry is its own story."""
+    keyed: list[tuple[StoredEntry, str | None, _Title]] = []
+    for entry in entries:
+        try:
+            entry = dated(entry)
+            link = canonical_link(entry.data.link) if merge and entry.data.link else None
+            keyed.append((entry, link, _Title.of(entry.data.title if merge else "", entry.sort_time)))
+        except Exception as e:  # one stored entry must never stop a publish
+            skipped(entry.source, entry.key, e)
+    # Newest first, as the store gives them (a repaired date may have moved one): the
+    # title index relies on it. Stable, so the store's order decides ties.
+    keyed.sort(key=lambda k: k[0].sort_time, reverse=True)
     groups: list[list[StoredEntry]] = []
     by_link: dict[str, int] = {}
-    titles: list[tuple[int, StoredEntry, list[str]]] = []
-    for entry in entries:
-        link = canonical_link(entry.data.link) if entry.data.link else None
-        words = _title_words(entry)
+    titles = _TitleIndex([title for _, _, title in keyed])
+    for entry, link, title in keyed:
         index = by_link.get(link) if link else None
         if index is None:
-            index = next((i for i, other, w in titles if _same_title(entry, other, words, w)), None)
+            index = titles.find(title)
         if index is None:
             index = len(groups)
             groups.append([])
         groups[index].append(entry)
         if link:
             by_link.setdefault(link, index)
-        titles.append((index, entry, words))
+        titles.add(title, index)
     stories = []
     for group in groups:
         earliest = min(group, key=lambda e: (e.first_seen, e.sort_time, e.source, e.key))
         stories.append(Story(earliest, tuple(e for e in group if e is not earliest)))
     # Newest first by the published version's date (stable: ties keep the store's order).
     return sorted(stories, key=lambda s: s.entry.sort_time, reverse=True)
+
+
+def skipped(source: str, key: str, error: Exception | str) -> None:
+    """Log an entry left out of a publish, naming its source and key."""
+    reason = f"{type(error).__name__}: {error}" if isinstance(error, Exception) else error
+    log.warning("%s: entry %s not published (%s)", source, key, reason[:300])
+
+
+# --- dates ------------------------------------------------------------------------------
+
+
+def dated(entry: StoredEntry) -> StoredEntry:
+    """The entry with every date in UTC and the unpublishable ones dropped (the same object
+    when nothing changes); raises when it has no usable first-seen time."""
+    # The store's rule for dates (text.plausible_date), again: older versions stored any date.
+    first_seen, changed_at = plausible_date(entry.first_seen), plausible_date(entry.changed_at)
+    if first_seen is None or changed_at is None:
+        raise ValueError(f"unusable stored times {entry.first_seen!r}, {entry.changed_at!r}")
+    data, origin = entry.data, entry.origin
+    published, updated = plausible_date(data.published), plausible_date(data.updated)
+    source_updated = plausible_date(origin.updated)
+    old = (entry.first_seen, entry.changed_at, data.published, data.updated, origin.updated)
+    new = (first_seen, changed_at, published, updated, source_updated)
+    if all(a is b for a, b in zip(old, new, strict=True)):
+        return entry  # plausible_date returns a date unchanged when it is already fine
+    return replace(
+        entry,
+        first_seen=first_seen,
+        changed_at=changed_at,
+        data=replace(data, published=published, updated=updated),
+        origin=replace(origin, updated=source_updated),
+    )
