@@ -201,6 +201,20 @@ def words(text: str) -> list[str]:
     return _WORD.findall(folded)  # letters beyond ASCII after folding (Greek, CJK, …)
 
 
+def word_spans(text: str) -> list[tuple[str, int, int]] | None:
+    """words(text), each with its (start, end) in the original text, for quoting where a
+    phrase matched; None in the rare texts where folding character by character splits
+    words differently from folding the whole text (combining marks written apart)."""
+    folded: list[str] = []
+    origin: list[int] = []  # folded character -> index of the original character
+    for i, char in enumerate(text):
+        piece = fold(char)
+        folded.append(piece)
+        origin.extend([i] * len(piece))
+    spans = [(m.group(), origin[m.start()], origin[m.end() - 1] + 1) for m in _WORD.finditer("".join(folded))]
+    return spans if [w for w, _, _ in spans] == words(text) else None
+
+
 def word_list(texts: tuple[str, ...]) -> list[str]:
     """Folded words of each text, the texts kept apart by BOUNDARY (never a phrase word)."""
     if len(texts) == 1:

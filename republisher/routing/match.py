@@ -113,13 +113,30 @@ def _excerpt(plain: str, start: int, end: int, width: int = 30) -> str:
 def _find_phrase(term: Phrase, item: Item, field: Field) -> Hit | None:
     if term.needle not in item.folded(field):
         return None
-    # Locate the words again in the plain text only to show the user an excerpt.
+    # Locate the words again in the plain text only to show the user an excerpt: the
+    # text around the whole phrase where it occurs, as the source wrote it.
     for plain in item.plain(field):
-        if term.needle in text.word_string((plain,)):
-            first = text.fold(plain).find(term.words[0])
-            start = max(first, 0)
-            return Hit(term.source, field, _excerpt(plain, start, start + len(term.source)))
+        if term.needle not in text.word_string((plain,)):
+            continue
+        spans = text.word_spans(plain)
+        start = _phrase_at(term, [w for w, _, _ in spans]) if spans else None
+        if spans is None or start is None:  # folding quirk: quote the start of the text
+            return Hit(term.source, field, _excerpt(plain, 0, 0))
+        last = start + len(term.words) - 1
+        return Hit(term.source, field, _excerpt(plain, spans[start][1], spans[last][2]))
     return Hit(term.source, field, "")
+
+
+def _phrase_at(term: Phrase, words: list[str]) -> int | None:
+    """Index of the first word of the phrase's first occurrence in words."""
+    wanted = term.words
+    n = len(wanted)
+    for i in range(len(words) - n + 1):
+        head_ok = all(words[i + k] == wanted[k] for k in range(n - 1))
+        tail = words[i + n - 1]
+        if head_ok and (tail.startswith(wanted[-1]) if term.prefix else tail == wanted[-1]):
+            return i
+    return None
 
 
 def _find_regex(term: Regex, item: Item, field: Field) -> Hit | None:

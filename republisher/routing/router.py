@@ -9,6 +9,7 @@ rules; only the rules that contain a found phrase are then evaluated, on sets.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import operator
 from collections.abc import Sequence
@@ -49,6 +50,9 @@ class _Node:
     any: tuple[_Tree, ...] | None
     all: tuple[_Tree, ...] | None
     none: tuple[_Tree, ...] | None
+    # The node can hold only if one of these phrases occurs (in any field); None when no
+    # such set is known (a regex may make it hold). Big topic groups are skipped at once.
+    needs: frozenset[int] | None = None
 
 
 _Tree = _PhraseLeaf | _RegexLeaf | _Node
@@ -77,7 +81,27 @@ class _Compiler:
         def branch(terms: tuple[Term, ...] | None) -> tuple[_Tree, ...] | None:
             return None if terms is None else tuple(self.tree(t, inner) for t in terms)
 
-        return _Node(branch(term.any), branch(term.all), branch(term.none))
+        any_, all_ = branch(term.any), branch(term.all)
+        return _Node(any_, all_, branch(term.none), _needs(any_, all_))
+
+
+def _needed(tree: _Tree) -> frozenset[int] | None:
+    if isinstance(tree, _PhraseLeaf):
+        return frozenset((tree.pid,))
+    return None if isinstance(tree, _RegexLeaf) else tree.needs
+
+
+def _needs(any_: tuple[_Tree, ...] | None, all_: tuple[_Tree, ...] | None) -> frozenset[int] | None:
+    """Phrases of which one must occur for a node with these branches to hold: those of
+    every `any` term together, or those of any one `all` term (the smallest such set)."""
+    bounds: list[frozenset[int]] = []
+    if any_ is not None:
+        kids = [_needed(t) for t in any_]
+        if all(k is not None for k in kids):
+            bounds.append(frozenset().union(*(k for k in kids if k is not None)))
+    if all_ is not None:
+        bounds.extend(k for t in all_ if (k := _needed(t)) is not None)
+    return min(bounds, key=len) if bounds else None
 
 
 def _holds_with_nothing(tree: _Tree) -> bool:
@@ -200,12 +224,12 @@ class Router:
                     hits.extend(pid for pid in self.longer.get(pair, ()) if self._anywhere(pid, words))
             for first in present & self.prefixed_first:
                 hits.extend(pid for pid in self.prefixed[first] if self._anywhere(pid, words))
+            ordered: list[str] | None = None  # sorted once, for prefix look-ups by bisection
             for length, table in self.prefixes.items():
-                for key in set(map(_FIRST_LETTERS[length], words)) & table.keys():
-                    for pid in table[key]:
-                        prefix = self.phrases[pid].words[0]
-                        if any(word.startswith(prefix) for word in present):
-                            hits.append(pid)
+                for key in set(map(_FIRST_LETTERS[length], present)) & table.keys():
+                    if ordered is None:
+                        ordered = sorted(present)
+                    hits.extend(pid for pid in table[key] if _has_prefix(ordered, self.phrases[pid].words[0]))
             for pid in hits:
                 found[pid] = found.get(pid, 0) | bit
         return found
@@ -213,7 +237,14 @@ class Router:
     def _anywhere(self, pid: int, words: list[str]) -> bool:
         phrase = self.phrases[pid]
         first = phrase.words[0]
-        return any(word == first and _occurs_at(phrase, words, i) for i, word in enumerate(words))
+        start = -1
+        try:
+            while True:  # list.index scans in C: most words are not the first word
+                start = words.index(first, start + 1)
+                if _occurs_at(phrase, words, start):
+                    return True
+        except ValueError:
+            return False
 
     def _holds(self, tree: _Tree, found: dict[int, int], item: Item) -> bool:
         if isinstance(tree, _PhraseLeaf):
@@ -223,6 +254,8 @@ class Router:
             return any(
                 pattern.search(plain) is not None for field in tree.fields for plain in item.plain(field)
             )
+        if tree.needs is not None and tree.needs.isdisjoint(found):
+            return False
         if tree.any is not None and not any(self._holds(t, found, item) for t in tree.any):
             return False
         if tree.all is not None and not all(self._holds(t, found, item) for t in tree.all):
@@ -252,6 +285,12 @@ class Router:
                 if sources is None or item.source in sources:
                     taken.append(index)
         return [(self.rules[i].slug, i) for i in sorted(taken)]
+
+
+def _has_prefix(ordered: list[str], prefix: str) -> bool:
+    """Does a word of the sorted list start with prefix? Such words sort right at prefix."""
+    at = bisect.bisect_left(ordered, prefix)
+    return at < len(ordered) and ordered[at].startswith(prefix)
 
 
 def _occurs_at(phrase: Phrase, words: list[str], start: int) -> bool:
