@@ -15,14 +15,30 @@ class Category:
 
 
 @dataclass(frozen=True)
+class Enclosure:
+    """A file an entry links to (RSS enclosure, Atom rel="enclosure", Media RSS, JSON Feed
+    attachment or image): an absolute http(s) URL, a MIME type such as image/jpeg when
+    known, and a size in bytes when the source gave a usable one."""
+
+    url: str
+    type: str | None = None
+    length: int | None = None
+
+
+@dataclass(frozen=True)
 class SourceMeta:
-    """What an entry's atom:source says about the feed it came from."""
+    """What an entry's atom:source says about the feed it came from.
+
+    Fields added later have defaults, so origins stored by an older version still load.
+    """
 
     title: str
     id: str
-    self_url: str
+    self_url: str  # the URL polled
     link: str | None
     updated: datetime | None
+    author: str | None = None  # the feed's own author: the entries' author when they name none
+    own_self: str | None = None  # the document's own rel="self" link (JSON Feed: feed_url)
 
 
 @dataclass(frozen=True)
@@ -38,10 +54,14 @@ class EntryData:
     categories: tuple[Category, ...] = ()
     published: datetime | None = None
     updated: datetime | None = None
+    enclosures: tuple[Enclosure, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        """Like dataclasses.asdict, without its deep copies (it is on the hot path)."""
-        return {
+        """Like dataclasses.asdict, without its deep copies (it is on the hot path).
+
+        A field added later is left out while empty: this dict is what the content hash
+        covers, so an entry without enclosures hashes as it did before they existed."""
+        fields: dict[str, Any] = {
             "guid": self.guid,
             "title": self.title,
             "link": self.link,
@@ -52,6 +72,11 @@ class EntryData:
             "published": self.published,
             "updated": self.updated,
         }
+        if self.enclosures:
+            fields["enclosures"] = [
+                {"url": e.url, "type": e.type, "length": e.length} for e in self.enclosures
+            ]
+        return fields
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""index.html, index.opml and the feeds' browser view (xml-stylesheet + feed.xsl)."""
+"""index.html and index.opml, and how the Atom feeds point browsers at their pages."""
 
 from __future__ import annotations
 
@@ -6,16 +6,13 @@ import re
 import shutil
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import html5lib
 import pytest
 from conftest import REPO, SAMPLE, Project
-from lxml import etree
 
 from republisher.cli import main
-from republisher.publish.atom import STYLESHEET, stylesheet
 from republisher.publish.site import FeedSummary, Headline, render_html, render_opml
 
 BASE = "https://feeds.example.org/topics/"
@@ -84,11 +81,13 @@ def test_page_lists_each_feed_with_what_a_reader_needs() -> None:
     assert [text_of(s.find(f"{XHTML}h2")) for s in sections] == ["Diplomacy", "Surveillance"]  # type: ignore[arg-type]
     diplomacy = text_of(sections[0])
     assert "All about diplomacy" in diplomacy
-    assert "3 entries" in diplomacy
-    assert "updated 2021-03-04 06:00 UTC" in diplomacy
-    links = {a.get("href"): text_of(a) for a in sections[0].iter(f"{XHTML}a")}
-    assert links[f"{BASE}diplomacy.atom"] == "Subscribe"
-    assert links["https://news.example.com/3"] == "Story 3"
+    assert "3 stories in the feed · updated 2021-03-04 06:00 UTC" in diplomacy
+    links = [(a.get("href"), text_of(a)) for a in sections[0].iter(f"{XHTML}a")]
+    assert (f"{BASE}diplomacy.atom", "Subscribe") in links
+    assert ("https://news.example.com/3", "Story 3") in links
+    # The feed's page: from its heading and after its newest stories.
+    assert ("diplomacy.html", "Diplomacy") in links
+    assert ("diplomacy.html", "All stories in Diplomacy, with their summaries") in links
     time = sections[0].find(f".//{XHTML}time")
     assert time is not None and time.get("datetime") == "2021-03-04T06:00:19Z"
 
@@ -105,22 +104,41 @@ def test_page_links_the_opml_and_announces_the_feeds() -> None:
     assert ("text/x-opml", "index.opml") in alternates
 
 
+def test_page_links_each_feeds_page_atom_and_json() -> None:
+    root = parse_strict(render_html(FEEDS, BASE, json=True))
+    hrefs = [a.get("href") for a in root.iter(f"{XHTML}a")]
+    for slug in ("diplomacy", "surveillance"):
+        assert f"{slug}.html" in hrefs
+        assert f"{BASE}{slug}.atom" in hrefs
+        assert f"{BASE}{slug}.json" in hrefs
+
+
 def test_page_shows_the_five_newest_entries() -> None:
     feed = summary(entries=120, in_feed=50, newest=tuple(headline(n) for n in range(9, 0, -1)))
     root = parse_strict(render_html([feed], BASE))
     items = [text_of(li) for li in root.iter(f"{XHTML}li")]
     assert items == [f"Story {n} 2021-03-0{n}" for n in (9, 8, 7, 6, 5)]
-    assert "120 entries (the newest 50 in the feed)" in text_of(root)
+    assert "50 stories in the feed (120 entries routed; older ones are left out)" in text_of(root)
 
 
 @pytest.mark.parametrize(
     ("feed", "shown"),
     [
-        (summary(entries=1, in_feed=1, newest=(headline(1),)), "1 entry ·"),
-        (summary(entries=0, in_feed=0, newest=(), updated=None), "0 entries · updated never"),
-        (summary(entries=0, in_feed=0, newest=()), "No entries yet."),
+        (summary(entries=1, in_feed=1, newest=(headline(1),)), "1 story in the feed ·"),
+        (summary(entries=0, in_feed=0, newest=(), updated=None), "0 stories in the feed · updated never"),
+        (summary(entries=0, in_feed=0, newest=()), "No stories yet."),
+        # A story carried by two sources is one story, not a max_entries cut.
+        (
+            summary(entries=4, in_feed=3, carried=4),
+            "3 stories in the feed (4 entries routed; a story carried by several sources is shown once)",
+        ),
+        (
+            summary(entries=9, in_feed=3, carried=4),
+            "3 stories in the feed (9 entries routed; older ones are left out and "
+            "a story carried by several sources is shown once)",
+        ),
     ],
-    ids=["one entry", "never updated", "empty feed"],
+    ids=["one story", "never updated", "empty feed", "merged", "merged and retention"],
 )
 def test_page_counts(feed: FeedSummary, shown: str) -> None:
     assert shown in text_of(parse_strict(render_html([feed], BASE)))
@@ -169,7 +187,7 @@ def test_opml_is_opml_2_with_one_rss_outline_per_feed() -> None:
             "title": feed.title,
             "description": feed.subtitle,
             "xmlUrl": f"{BASE}{feed.slug}.atom",
-            "htmlUrl": BASE,
+            "htmlUrl": f"{BASE}{feed.slug}.html",
         }
         for feed in FEEDS
     ]
@@ -181,75 +199,44 @@ def test_opml_without_feeds_or_dates() -> None:
     assert ET.fromstring(render_opml([], BASE)).find("body") is not None
 
 
-# --- the browser view of a feed -------------------------------------------------------
+# --- the Atom feeds point browsers at their pages ------------------------------------
 
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory: pytest.TempPathFactory) -> Project:
     project = Project(tmp_path_factory.mktemp("indexes"))
     shutil.copytree(REPO / "rules", project.rules)
-    project.write_config({"guardian-uighurs": str(SAMPLE)})
+    project.write_config({"guardian-uighurs": str(SAMPLE)}, extra='formats = ["atom", "json"]')
     assert main(["--config", str(project.config), "poll"]) == 0
     return project
 
 
-def test_every_feed_points_at_the_stylesheet(published: Project) -> None:
-    for feed in published.public.glob("*.atom"):
-        lines = feed.read_bytes().split(b"\n")
-        assert lines[0].startswith(b"<?xml version=")
-        assert lines[1] == b'<?xml-stylesheet type="text/xsl" href="feed.xsl"?>'
-
-
-def test_publish_copies_the_stylesheet(published: Project) -> None:
-    assert (published.public / STYLESHEET).read_bytes() == stylesheet()
-
-
-def transformed(published: Project, slug: str) -> ET.Element:
-    """The page a browser shows for a feed: libxslt, the XSLT engine Chromium uses too."""
-    transform = etree.XSLT(etree.fromstring(stylesheet()))
-    page = str(transform(etree.parse(str(published.public / f"{slug}.atom"))))
-    return parse_strict(page.encode())
-
-
-def test_stylesheet_renders_a_readable_page(published: Project) -> None:
-    root = transformed(published, "surveillance")
-    assert text_of(root.find(f".//{XHTML}h1")) == "Surveillance"  # type: ignore[arg-type]
-    note = text_of(root.find(f'.//{XHTML}p[@role="note"]'))  # type: ignore[arg-type]
-    assert "This is a web feed" in note and "http://feeds.example.org/topics/surveillance.atom" in note
-    articles = root.findall(f".//{XHTML}article")
-    feed = ET.fromstring(published.feed("surveillance"))
+def test_every_feed_links_its_page_once_per_type(published: Project) -> None:
     atom = "{http://www.w3.org/2005/Atom}"
-    assert [text_of(a.find(f"{XHTML}h2")) for a in articles] == [  # type: ignore[arg-type]
-        e.findtext(f"{atom}title") for e in feed.findall(f"{atom}entry")
+    for feed in published.public.glob("*.atom"):
+        root = ET.fromstring(feed.read_bytes())
+        alternates = [
+            (link.get("type"), link.get("href"))
+            for link in root.findall(f"{atom}link")
+            if link.get("rel", "alternate") == "alternate"
+        ]
+        base = "http://feeds.example.org/topics/"
+        assert sorted(alternates) == [
+            ("application/feed+json", f"{base}{feed.stem}.json"),
+            ("text/html", f"{base}{feed.stem}.html"),
+        ]
+        assert (published.public / f"{feed.stem}.html").is_file()
+
+
+def test_feeds_carry_no_stylesheet_and_none_is_published(published: Project) -> None:
+    """XSLT is leaving browsers (Chromium shows a warning banner): each feed has a page."""
+    for feed in published.public.glob("*.atom"):
+        assert b"xml-stylesheet" not in feed.read_bytes()
+    assert sorted(p.name for p in published.public.iterdir() if not p.name.endswith((".atom", ".json"))) == [
+        "diplomacy.html",
+        "forced-labour.html",
+        "index.html",
+        "index.opml",
+        "surveillance.html",
     ]
-    first = articles[0]
-    assert "2021-03-04 06:00 UTC" in text_of(first.find(f'{XHTML}p[@class="meta"]'))  # type: ignore[arg-type]
-    summary_div = first.find(f'{XHTML}div[@class="summary"]')
-    assert summary_div is not None and summary_div.find(f"{XHTML}p") is not None, "summary shown as HTML"
-
-
-def test_stylesheet_output_has_no_scripts(published: Project) -> None:
-    for slug in ("diplomacy", "forced-labour", "surveillance"):
-        root = transformed(published, slug)
-        assert root.find(f".//{XHTML}script") is None
-
-
-def test_stylesheet_is_shipped_as_package_data() -> None:
-    pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
-    assert '"static/*.xsl"' in pyproject
-    assert Path(REPO / "republisher" / "publish" / "static" / STYLESHEET).is_file()
-
-
-def test_stylesheet_links_the_html_alternate_not_the_json_one(published: Project) -> None:
-    document = published.feed("diplomacy").replace(
-        b'<link href="http://feeds.example.org/topics/" rel="alternate" type="text/html"/>',
-        b'<link href="http://feeds.example.org/topics/diplomacy.json" rel="alternate" '
-        b'type="application/feed+json"/>'
-        b'<link href="http://feeds.example.org/topics/" rel="alternate" type="text/html"/>',
-    )
-    assert b"diplomacy.json" in document
-    transform = etree.XSLT(etree.fromstring(stylesheet()))
-    root = parse_strict(str(transform(etree.fromstring(document))).encode())
-    note = root.find(f'.//{XHTML}p[@role="note"]')
-    assert note is not None
-    assert [a.get("href") for a in note.iter(f"{XHTML}a")] == ["http://feeds.example.org/topics/"]
+    assert not (REPO / "republisher" / "publish" / "static").exists()

@@ -11,30 +11,19 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import resources
 from typing import Any
 
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 
 from republisher import PROJECT_URL, __version__
+from republisher.models import Enclosure
 from republisher.publish.public import EARLIEST_DATE, PublicEntry, PublicSource, public_entries, xml_text
 from republisher.publish.stories import Story, skipped
 from republisher.routing.rules import Rule
 from republisher.text import plausible_date
 
 log = logging.getLogger(__name__)
-
-STYLESHEET = "feed.xsl"
-# Relative, so that a browser loads the stylesheet from wherever it fetched the feed:
-# an absolute base_url would be cross-origin (and refused) when the feed is viewed
-# through another host name, e.g. localhost in front of a proxy.
-_STYLESHEET_PI = f'<?xml-stylesheet type="text/xsl" href="{STYLESHEET}"?>'.encode()
-
-
-def stylesheet() -> bytes:
-    """The bundled XSL stylesheet that shows a feed as a readable page in a browser."""
-    return resources.files("republisher.publish").joinpath("static", STYLESHEET).read_bytes()
 
 
 def feed_url(base_url: str, slug: str) -> str:
@@ -47,12 +36,19 @@ def json_feed_url(base_url: str, slug: str) -> str:
     return f"{base_url}{slug}.json"
 
 
+def page_url(base_url: str, slug: str) -> str:
+    """Public URL of a derived feed's page for people (its alternate link)."""
+    return f"{base_url}{slug}.html"
+
+
 class _SourceElement:
     """feedgen entry extension writing what feedgen cannot: a complete atom:source (feedgen's
-    lacks id and updated) and rel="via" links (feedgen drops the rel of entry links)."""
+    lacks id and updated), rel="via" and rel="enclosure" links (feedgen drops the rel of
+    entry links)."""
 
     source: PublicSource | None = None
     via: tuple[str, ...] = ()
+    enclosures: tuple[Enclosure, ...] = ()
 
     def extend_ns(self) -> dict[str, str]:
         return {}
@@ -63,6 +59,14 @@ class _SourceElement:
     def extend_atom(self, entry: Any) -> Any:
         for href in self.via:
             entry.append(entry.makeelement("link", {"rel": "via", "href": href}))
+        for enclosure in self.enclosures:
+            # type and length only when known (public.public_entry checked them).
+            attributes = {"rel": "enclosure", "href": enclosure.url}
+            if enclosure.type:
+                attributes["type"] = enclosure.type
+            if enclosure.length is not None:
+                attributes["length"] = str(enclosure.length)
+            entry.append(entry.makeelement("link", attributes))
         origin = self.source
         if origin is None:
             return entry
@@ -126,7 +130,7 @@ def _document(head: _Head, entries: Sequence[PublicEntry]) -> bytes:
     fg.title(title)
     fg.subtitle(xml_text(rule.subtitle).strip() or title)
     fg.link(href=self_url, rel="self", type="application/atom+xml")
-    fg.link(href=base_url, rel="alternate", type="text/html")
+    fg.link(href=page_url(base_url, rule.slug), rel="alternate", type="text/html")
     if head.json_alternate:
         fg.link(href=json_feed_url(base_url, rule.slug), rel="alternate", type="application/feed+json")
     for hub in head.hubs:
@@ -143,8 +147,9 @@ def _document(head: _Head, entries: Sequence[PublicEntry]) -> bytes:
             skipped(entry.source_name, entry.key, e)
             continue
         fg.add_entry(fe, order="append")
+    # No xml-stylesheet: browsers are dropping XSLT; the feed's page is <slug>.html.
     document: bytes = fg.atom_str(pretty=True, encoding="UTF-8")
-    return _with_stylesheet(document)
+    return document
 
 
 def _renders_alone(entry: PublicEntry, head: _Head) -> bool:
@@ -154,14 +159,6 @@ def _renders_alone(entry: PublicEntry, head: _Head) -> bool:
         skipped(entry.source_name, entry.key, e)
         return False
     return True
-
-
-def _with_stylesheet(document: bytes) -> bytes:
-    """The document with the xml-stylesheet instruction right after its XML declaration."""
-    declaration, _, body = document.partition(b"\n")
-    # feedgen always writes a declaration first; a PI must come after it, before the root.
-    assert declaration.startswith(b"<?xml "), declaration[:40]
-    return declaration + b"\n" + _STYLESHEET_PI + b"\n" + body
 
 
 def _feed_entry(entry: PublicEntry, rule: Rule, base_url: str) -> FeedEntry:
@@ -187,4 +184,5 @@ def _feed_entry(entry: PublicEntry, rule: Rule, base_url: str) -> FeedEntry:
     fe.register_extension("republisher_source", _SourceElement, atom=True, rss=False)
     fe.republisher_source.source = entry.source
     fe.republisher_source.via = entry.via
+    fe.republisher_source.enclosures = entry.enclosures
     return fe

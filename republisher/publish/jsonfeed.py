@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from republisher import text
-from republisher.publish.atom import json_feed_url
+from republisher.models import Enclosure
+from republisher.publish.atom import json_feed_url, page_url
 from republisher.publish.public import PublicEntry, public_entries, xml_text
 from republisher.publish.stories import Story, skipped
 from republisher.routing.rules import Rule
@@ -26,7 +27,7 @@ def render_json_feed(rule: Rule, stories: Sequence[Story], base_url: str, hubs: 
     document: dict[str, Any] = {
         "version": "https://jsonfeed.org/version/1.1",
         "title": title,
-        "home_page_url": base_url,
+        "home_page_url": page_url(base_url, rule.slug),
         "feed_url": json_feed_url(base_url, rule.slug),
         "description": xml_text(rule.subtitle).strip() or title,
         "authors": [{"name": "republisher"}],
@@ -56,6 +57,12 @@ def _item(entry: PublicEntry, rule: Rule) -> dict[str, Any]:
     item["date_modified"] = entry.updated.isoformat()
     item["authors"] = [{"name": entry.author}]
     item["tags"] = [c.term for c in entry.categories] + [rule.slug]
+    if entry.enclosures:
+        item["attachments"] = [_attachment(e) for e in entry.enclosures]
+        # The first picture is the item's main image, which readers show beside it.
+        image = next((e.url for e in entry.enclosures if (e.type or "").startswith("image/")), None)
+        if image:
+            item["image"] = image
     # Where this item was found, as the Atom file's atom:source says it.
     source: dict[str, str] = {"title": entry.source.title}
     if entry.source.self_link:
@@ -63,3 +70,14 @@ def _item(entry: PublicEntry, rule: Rule) -> dict[str, Any]:
     source["id"] = entry.source.id
     item["_source"] = source
     return item
+
+
+# JSON Feed 1.1 requires an attachment's mime_type; this one means "some file" (RFC 2046).
+UNKNOWN_TYPE = "application/octet-stream"
+
+
+def _attachment(enclosure: Enclosure) -> dict[str, Any]:
+    attachment: dict[str, Any] = {"url": enclosure.url, "mime_type": enclosure.type or UNKNOWN_TYPE}
+    if enclosure.length is not None:
+        attachment["size_in_bytes"] = enclosure.length
+    return attachment

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from republisher import markup, text
-from republisher.models import Category, SourceMeta
+from republisher import enclosures, markup, text
+from republisher.models import Category, Enclosure, SourceMeta
 from republisher.publish.stories import Story, dated, skipped
 from republisher.text import plausible_date
 
@@ -117,6 +117,7 @@ class PublicSource:
     self_link: str | None  # the source's address, when it is public
     link: str | None
     updated: datetime | None
+    author: str | None = None  # the feed's own author, for entries that name none
 
 
 @functools.lru_cache(maxsize=1024)  # the entries of one source share it
@@ -125,10 +126,26 @@ def public_source(origin: SourceMeta) -> PublicSource:
     return PublicSource(
         title=_public_name(scrub(origin.title)),
         id=_public_id(scrub(origin.id)),
-        self_link=None if _has_password(origin.self_url) else public_url(origin.self_url, allow_query=False),
+        self_link=_own_self_link(origin) or _polled_self_link(origin),
         link=public_url(scrub(origin.link)),
         updated=plausible_date(origin.updated),
+        author=scrub(origin.author).strip() or None,
     )
+
+
+def _own_self_link(origin: SourceMeta) -> str | None:
+    """The document's own rel="self" link, when public. It may have a query (WordPress's
+    ?feed=rss2), but none of the polled URL's secrets: a private feed can echo its token."""
+    own = origin.own_self
+    if not own or _has_password(own):
+        return None
+    secrets = _secrets(origin.self_url)
+    return None if _without(own, secrets) != own else public_url(own)
+
+
+def _polled_self_link(origin: SourceMeta) -> str | None:
+    """The URL polled, when it has no password and no query (which may carry a token)."""
+    return None if _has_password(origin.self_url) else public_url(origin.self_url, allow_query=False)
 
 
 def _public_name(name: str) -> str:
@@ -176,6 +193,7 @@ class PublicEntry:
     updated: datetime
     via: tuple[str, ...]  # the other sources' links to the same story
     source: PublicSource
+    enclosures: tuple[Enclosure, ...] = ()  # public URLs, valid types and lengths only
 
 
 def public_entries(stories: Iterable[Story]) -> list[PublicEntry]:
@@ -221,13 +239,26 @@ def public_entry(story: Story) -> PublicEntry:
         link=link,
         summary=summary,
         content=content,
-        author=scrub(data.author).strip() or source.title,
+        author=scrub(data.author).strip() or source.author or source.title,
         categories=categories,
         published=entry.sort_time,
         updated=entry.updated_time,
         via=tuple(dict.fromkeys(v for v in via if v and v != link)),
         source=source,
+        enclosures=_public_enclosures(data.enclosures, scrub),
     )
+
+
+def _public_enclosures(
+    given: tuple[Enclosure, ...], scrub: Callable[[str | None], str]
+) -> tuple[Enclosure, ...]:
+    """The stored enclosures checked again: public URLs, valid types and lengths, one per URL."""
+    found = (
+        Enclosure(url, enclosures.mime_type(e.type), enclosures.byte_length(e.length))
+        for e in given
+        if isinstance(e.url, str) and (url := public_url(scrub(e.url)))
+    )
+    return enclosures.merged(found)
 
 
 def _public_category(category: Category, scrub: Callable[[str | None], str]) -> Category | None:

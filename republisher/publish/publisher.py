@@ -4,8 +4,9 @@
 file's bytes and the files that must go. `publish` reads the store, applies the plan
 (writing only files whose bytes changed, atomically) and records that the output is
 current. A publish is due when stored entries or routes changed, when a setting that
-shapes the output changed, when a file we publish has gone missing, or when a feed ages
-entries out (max_age) as time passes.
+shapes the output changed, when a file we publish has gone missing (or one an older
+version published, such as feed.xsl, is still there), or when a feed ages entries out
+(max_age) as time passes.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from pathlib import Path
 
 from republisher.config import Config
 from republisher.models import StoredEntry
-from republisher.publish.atom import STYLESHEET, render_feed, stylesheet
+from republisher.publish.atom import render_feed
 from republisher.publish.files import remove_stale_temporaries, write_if_changed
 from republisher.publish.jsonfeed import render_json_feed
+from republisher.publish.pages import INDEX_PAGE, render_feed_page
 from republisher.publish.site import FeedSummary, feed_summary, render_html, render_opml
 from republisher.publish.stories import Story, merge_stories
 from republisher.routing.rules import Rule, RuleSet
@@ -33,7 +35,10 @@ log = logging.getLogger(__name__)
 UNPUBLISHED_KEY = "unpublished"  # "1" while stored changes are not yet in output_dir
 SETTINGS_KEY = "output_settings"  # fingerprint of the settings the output was written with
 MERGE_LOOKAHEAD = 3  # read this many times max_entries so that merged stories still fill the feed
-INDEX_FILES = ("index.opml", "index.html", STYLESHEET)
+INDEX_FILES = ("index.opml", INDEX_PAGE)
+FEED_SUFFIXES = (".atom", ".html", ".json")  # what a derived feed publishes, .json only by choice
+# Files an older version published that this one does not: removed from output_dir.
+RETIRED_FILES = ("feed.xsl",)  # the XSLT view of the feeds, replaced by each feed's page
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ class FeedContent:
 
 def output_files(config: Config, rules: RuleSet) -> list[str]:
     """Every file a publish writes into output_dir with these settings."""
-    suffixes = [".atom"] + ([".json"] if "json" in config.formats else [])
+    suffixes = [s for s in FEED_SUFFIXES if s != ".json" or "json" in config.formats]
     return [f"{rule.slug}{suffix}" for rule in rules.rules for suffix in suffixes] + list(INDEX_FILES)
 
 
@@ -71,6 +76,7 @@ def publish_due(store: Store, config: Config, rules: RuleSet) -> bool:
         or store.get_meta(SETTINGS_KEY) != settings_fingerprint(config)
         or any(rule.max_age for rule in rules.rules)
         or any(not (config.output_dir / name).is_file() for name in output_files(config, rules))
+        or any((config.output_dir / name).is_file() for name in RETIRED_FILES)
     )
 
 
@@ -93,10 +99,12 @@ def plan(feeds: Sequence[FeedContent], config: Config) -> dict[str, bytes]:
             documents[f"{rule.slug}.json"] = render_json_feed(
                 rule, stories, config.base_url, config.websub_hubs
             )
+        documents[f"{rule.slug}.html"] = render_feed_page(
+            rule, stories, config.base_url, routed=feed.routed, json=json_on
+        )
         summaries.append(feed_summary(rule, stories, feed.routed, feed.first_written))
     documents["index.opml"] = render_opml(summaries, config.base_url)
-    documents["index.html"] = render_html(summaries, config.base_url, json=json_on)
-    documents[STYLESHEET] = stylesheet()  # each feed's xml-stylesheet points here
+    documents[INDEX_PAGE] = render_html(summaries, config.base_url, json=json_on)
     return documents
 
 
@@ -109,7 +117,8 @@ def publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tupl
     gone_slugs = sorted(store.known_feeds() - set(rules.slugs))
     # Files first, then the store forgets the feed: a crash in between leaves the slug
     # known, so the next publish removes what is left.
-    removed = _remove_files(out, [f"{slug}{suffix}" for slug in gone_slugs for suffix in (".atom", ".json")])
+    removed = _remove_files(out, [f"{slug}{suffix}" for slug in gone_slugs for suffix in FEED_SUFFIXES])
+    removed += _remove_files(out, list(RETIRED_FILES))
     if "json" not in config.formats:  # JSON output switched off: the .json files leave too
         removed += _remove_files(out, [f"{rule.slug}.json" for rule in rules.rules])
     with store.transaction():
@@ -138,7 +147,7 @@ def publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tupl
 def _remove_files(out: Path, names: list[str]) -> list[str]:
     removed = []
     for name in names:
-        if (out / name).exists():
+        if (out / name).is_file() or (out / name).is_symlink():  # never a folder someone put there
             (out / name).unlink()
             removed.append(name)
     return removed

@@ -1,4 +1,5 @@
-"""index.opml (subscribe to every derived feed at once) and index.html (a page for people).
+"""index.opml (subscribe to every derived feed at once) and index.html (a page for people
+listing the feeds, linking each feed's page and its Atom and JSON Feed).
 
 Both are pure functions of their inputs (no clock), so unchanged feeds give unchanged bytes.
 Whatever they show of stored entries is cleaned again here, like everything published:
@@ -7,8 +8,6 @@ text XML cannot carry is dropped, links must be public http(s) URLs, dates RFC 3
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +15,8 @@ from email.utils import format_datetime
 from xml.etree import ElementTree as ET
 
 from republisher import PROJECT_URL, __version__
-from republisher.publish.atom import feed_url, json_feed_url
+from republisher.publish.atom import feed_url, json_feed_url, page_url
+from republisher.publish.pages import STYLE, carried, escape, story_count, time_element
 from republisher.publish.public import public_entries, public_url, xml_text
 from republisher.publish.stories import Story
 from republisher.routing.rules import Rule
@@ -37,10 +37,11 @@ class FeedSummary:
     slug: str
     title: str
     subtitle: str
-    entries: int  # entries routed to the feed, all time
-    in_feed: int  # entries the .atom file holds (at most max_entries)
+    entries: int  # entries routed to the feed, all time (status: ROUTED)
+    in_feed: int  # stories the .atom file holds (status: IN FEED; at most max_entries)
     updated: datetime | None
     newest: tuple[Headline, ...]  # newest first; the page shows five
+    carried: int | None = None  # routed entries those stories stand for (None: in_feed)
 
 
 NEWEST_SHOWN = 5
@@ -58,6 +59,7 @@ def feed_summary(rule: Rule, stories: Sequence[Story], routed: int, first_writte
         in_feed=len(entries),
         updated=max((e.updated for e in entries), default=first_written),
         newest=tuple(Headline(e.title, e.link, e.published) for e in entries[:NEWEST_SHOWN]),
+        carried=carried(stories),
     )
 
 
@@ -87,15 +89,14 @@ def render_opml(feeds: Sequence[FeedSummary], base_url: str, title: str = "repub
             title=xml_text(feed.title),
             description=xml_text(feed.subtitle),
             xmlUrl=feed_url(base_url, feed.slug),
-            htmlUrl=base_url,  # the feeds' own alternate link: the index page
+            htmlUrl=page_url(base_url, feed.slug),  # the feed's own alternate link: its page
         )
     ET.indent(opml)
     document: bytes = ET.tostring(opml, encoding="utf-8", xml_declaration=True)
     return document + b"\n"
 
 
-# Colours meet WCAG AA contrast in both schemes; system fonts only, so the page needs
-# no network access beyond itself.
+# The style is the feed pages' (pages.STYLE): one look for every page.
 _PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -106,24 +107,7 @@ _PAGE = """<!DOCTYPE html>
 <link rel="alternate" type="text/x-opml" title="All feeds (OPML)" href="index.opml">
 {alternates}
 <style>
-:root {{ color-scheme: light dark; --fg: #1d1d1f; --muted: #555; --line: #ddd; --link: #0645ad; }}
-@media (prefers-color-scheme: dark) {{
-  :root {{ --fg: #e8e8ea; --muted: #b0b0b8; --line: #444; --link: #8ab4f8; }}
-}}
-body {{ font: 16px/1.55 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem;
-       color: var(--fg); }}
-a {{ color: var(--link); }}
-a:focus-visible {{ outline: 3px solid var(--link); outline-offset: 2px; }}
-h1 {{ font-size: 1.6rem; }}
-section {{ border-top: 1px solid var(--line); padding: 0.5rem 0 1rem; }}
-h2 {{ font-size: 1.2rem; margin-bottom: 0.2rem; }}
-h2 + p {{ margin-top: 0; }}
-.meta {{ color: var(--muted); font-size: 0.9rem; }}
-.subscribe {{ display: inline-block; padding: 0.1rem 0.6rem; border: 1px solid var(--link);
-             border-radius: 4px; text-decoration: none; }}
-ul {{ padding-left: 1.2rem; }}
-li {{ margin: 0.25rem 0; }}
-li time {{ color: var(--muted); font-size: 0.85rem; white-space: nowrap; }}
+{style}
 </style>
 </head>
 <body>
@@ -148,7 +132,7 @@ def render_html(
 
     With `json`, each feed's JSON Feed version is advertised and linked too.
     """
-    e = _escape
+    e = escape
     alternates = "\n".join(
         f'<link rel="alternate" type="application/atom+xml" title="{e(f.title)}" '
         f'href="{e(feed_url(base_url, f.slug))}">'
@@ -165,28 +149,17 @@ def render_html(
         title=e(title),
         alternates=alternates,
         sections=sections,
+        style=STYLE,
         project=e(PROJECT_URL),
         version=e(__version__),
     )
     return page.encode("utf-8")
 
 
-# What XML allows but an HTML page may not hold (parse errors): C1 controls and noncharacters.
-_HTML_FORBIDDEN = re.compile(
-    "[\x7f-\x9f\ufdd0-\ufdef"
-    + "".join(f"{chr(p + 0xFFFE)}{chr(p + 0xFFFF)}" for p in range(0x10000, 0x110000, 0x10000))
-    + "]"
-)
-
-
-def _escape(value: str) -> str:
-    """Escaped for HTML, without the characters an HTML page may not carry."""
-    return html.escape(_HTML_FORBIDDEN.sub("", xml_text(value)))
-
-
 def _section(feed: FeedSummary, base_url: str, json: bool = False) -> str:
-    e = _escape
+    e = escape
     url = e(feed_url(base_url, feed.slug))
+    page = e(f"{feed.slug}.html")  # relative: the index works from disk and under any host name
     json_link = (
         f' · <a href="{e(json_feed_url(base_url, feed.slug))}" type="application/feed+json" '
         f'aria-label="{e(feed.title)} as JSON Feed">JSON Feed</a>'
@@ -195,16 +168,20 @@ def _section(feed: FeedSummary, base_url: str, json: bool = False) -> str:
     )
     # Ids from the slug are unique per page (slugs are file names) and valid in HTML5.
     heading = f"feed-{e(feed.slug)}"
-    updated = _time(feed.updated) or "never"
+    updated = time_element(feed.updated) or "never"
+    count = story_count(feed.in_feed, feed.entries, feed.in_feed if feed.carried is None else feed.carried)
     items = "\n".join(_headline(h) for h in feed.newest[:NEWEST_SHOWN])
     newest = (
-        f'<ul aria-label="Newest in {e(feed.title)}">\n{items}\n</ul>' if items else "<p>No entries yet.</p>"
+        f'<ul aria-label="Newest in {e(feed.title)}">\n{items}\n</ul>\n'
+        f'<p><a href="{page}">All stories in {e(feed.title)}, with their summaries</a></p>'
+        if items
+        else "<p>No stories yet.</p>"
     )
     return (
         f'<section aria-labelledby="{heading}">\n'
-        f'<h2 id="{heading}">{e(feed.title)}</h2>\n'
+        f'<h2 id="{heading}"><a href="{page}">{e(feed.title)}</a></h2>\n'
         f"<p>{e(feed.subtitle)}</p>\n"
-        f'<p class="meta">{_count(feed)} · updated {updated} · '
+        f'<p class="meta">{count} · updated {updated} · '
         # The accessible name starts with the visible text, and says which feed it is.
         f'<a class="subscribe" href="{url}" type="application/atom+xml" '
         f'aria-label="Subscribe to {e(feed.title)} (Atom feed)">Subscribe</a>{json_link}</p>\n'
@@ -212,26 +189,10 @@ def _section(feed: FeedSummary, base_url: str, json: bool = False) -> str:
     )
 
 
-def _count(feed: FeedSummary) -> str:
-    noun = "entry" if feed.entries == 1 else "entries"
-    if feed.entries > feed.in_feed:
-        return f"{feed.entries} {noun} (the newest {feed.in_feed} in the feed)"
-    return f"{feed.entries} {noun}"
-
-
 def _headline(headline: Headline) -> str:
-    e = _escape
+    e = escape
     link = public_url(headline.link)
     title = e(headline.title.strip() or link or "(untitled)")
     text = f'<a href="{e(link)}">{title}</a>' if link else title
-    when = _time(headline.updated, date_only=True)
+    when = time_element(headline.updated, date_only=True)
     return f"<li>{text} {when}</li>" if when else f"<li>{text}</li>"
-
-
-def _time(when: datetime | None, *, date_only: bool = False) -> str:
-    """A <time> element in UTC with a 4-digit year; "" for a date that cannot be shown."""
-    when = plausible_date(when)
-    if when is None:
-        return ""
-    shown = when.date().isoformat() if date_only else f"{when.date().isoformat()} {when:%H:%M} UTC"
-    return f'<time datetime="{when.date().isoformat()}T{when:%H:%M:%S}Z">{shown}</time>'

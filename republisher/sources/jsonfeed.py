@@ -13,9 +13,10 @@ import json
 from datetime import datetime
 from typing import Any
 
+from republisher import enclosures
 from republisher.errors import ParseError
 from republisher.markup import sanitize
-from republisher.models import Category, EntryData, FeedData, SourceMeta
+from republisher.models import Category, Enclosure, EntryData, FeedData, SourceMeta
 from republisher.sources import identity
 from republisher.text import clean, plausible_date, web_url
 
@@ -49,7 +50,8 @@ def parse_json_feed(body: bytes, url: str) -> FeedData:
         raise ParseError(url, "JSON nested too deeply") from e
     if not isinstance(document, dict) or not str(document.get("version", "")).startswith(VERSION_PREFIX):
         raise ParseError(url, "JSON, but not a JSON Feed (no jsonfeed.org version)")
-    base = web_url(_string(document.get("feed_url")), url) or url
+    own_self = web_url(_string(document.get("feed_url")), url)
+    base = own_self or url
     home = web_url(_string(document.get("home_page_url")), base)
     meta = SourceMeta(
         title=clean(_string(document.get("title"))) or url,
@@ -57,6 +59,8 @@ def parse_json_feed(body: bytes, url: str) -> FeedData:
         self_url=url,
         link=home,
         updated=None,
+        author=_author(document),
+        own_self=own_self,
     )
     items = document.get("items")
     if not isinstance(items, list):
@@ -108,6 +112,7 @@ def _entry(item: dict[str, Any], base: str) -> EntryData:
         ),
         published=_date(item.get("date_published")),
         updated=_date(item.get("date_modified")),
+        enclosures=_enclosures(item, base),
     )
 
 
@@ -116,11 +121,35 @@ def _string(value: Any) -> str | None:
 
 
 def _author(item: dict[str, Any]) -> str | None:
+    """The names in an item's or the feed's `authors` (1.1), else its `author` (1.0)."""
     authors = item.get("authors")
     if not isinstance(authors, list):
         authors = [item.get("author")]  # JSON Feed 1.0
     names = [clean(_string(a.get("name"))) for a in authors if isinstance(a, dict)]
     return ", ".join(n for n in names if n) or None
+
+
+def _enclosures(item: dict[str, Any], base: str) -> tuple[Enclosure, ...]:
+    """The item's `attachments`, then its main `image` and `banner_image`."""
+    given: list[tuple[Any, Any, Any]] = []
+    attachments = item.get("attachments")
+    for attachment in attachments if isinstance(attachments, list) else ():
+        if isinstance(attachment, dict):
+            given.append(
+                (attachment.get("url"), attachment.get("mime_type"), attachment.get("size_in_bytes"))
+            )
+    given += [(item.get("image"), None, None), (item.get("banner_image"), None, None)]
+    found: list[Enclosure] = []
+    for href, kind, length in given:
+        if url := web_url(_string(href), base):
+            found.append(
+                Enclosure(
+                    url,
+                    enclosures.mime_type(kind) or enclosures.guess_type(url),
+                    enclosures.byte_length(length),
+                )
+            )
+    return enclosures.merged(found)
 
 
 def _date(value: Any) -> datetime | None:

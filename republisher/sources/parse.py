@@ -23,10 +23,10 @@ from typing import Any
 import feedparser
 import feedparser.mixin
 
-from republisher import text
+from republisher import enclosures, text
 from republisher.errors import ParseError
 from republisher.markup import sanitize
-from republisher.models import Category, EntryData, FeedData, SourceMeta
+from republisher.models import Category, Enclosure, EntryData, FeedData, SourceMeta
 from republisher.sources import identity, jsonfeed
 from republisher.text import XML_FORBIDDEN, clean, plausible_date, web_url
 
@@ -224,6 +224,8 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> FeedDa
         self_url=url,
         link=link,
         updated=_time(_updated(feed) or feed.get("published_parsed")),
+        author=_author(feed),
+        own_self=_own_self(feed, url),
     )
     entries: list[EntryData] = []
     dropped: list[str] = []
@@ -263,8 +265,6 @@ def _entry(e: Any, base: str) -> EntryData:
     if summary is not None and summary == content:
         summary = None
     title = _plain(e.get("title_detail"))
-    author_detail = e.get("author_detail") or {}
-    author = clean(author_detail.get("name")) or clean(e.get("author"))
     categories = tuple(
         Category(term=term, scheme=web_url(t.get("scheme"), base), label=clean(t.get("label")))
         for t in e.get("tags") or []
@@ -276,8 +276,64 @@ def _entry(e: Any, base: str) -> EntryData:
         link=link,
         summary=summary,
         content=content,
-        author=author,
+        author=_author(e),
         categories=categories,
         published=_time(e.get("published_parsed")),
         updated=_time(_updated(e)),
+        enclosures=_enclosures(e, base),
     )
+
+
+# RSS's "e-mail (Name)", "Name <e-mail>" or a bare address. feedparser finds the address
+# with a regex that knows only 2 to 4 letter top-level domains, so "ana@news.example (Ana)"
+# became the name "ple (Ana", and "ana@news.example" the name "ple".
+_EMAIL = r"[^\s@()<>]+@[^\s()<>]+"
+_EMAIL_THEN_NAME = re.compile(rf"\s*{_EMAIL}\s*\((.+)\)\s*\Z", re.DOTALL)
+_NAME_THEN_EMAIL = re.compile(rf"(.+?)\s*<{_EMAIL}>\s*\Z", re.DOTALL)
+_BARE_EMAIL = re.compile(rf"\s*{_EMAIL}\s*\Z")
+
+
+def _author(element: Any) -> str | None:
+    """An entry's or a feed's author (RSS author, managingEditor, dc:creator, atom:author)."""
+    given = clean(element.get("author"))
+    if given and "@" in given:
+        if _BARE_EMAIL.match(given):
+            return given
+        found = _EMAIL_THEN_NAME.match(given) or _NAME_THEN_EMAIL.match(given)
+        if found and (name := clean(found.group(1))):
+            return name
+    author_detail = element.get("author_detail") or {}
+    return clean(author_detail.get("name")) or given
+
+
+def _own_self(feed: Any, url: str) -> str | None:
+    """The document's own rel="self" link (feedparser resolved it against xml:base)."""
+    for link in feed.get("links") or []:
+        if link.get("rel") == "self" and (own := web_url(link.get("href"), url)):
+            return own
+    return None
+
+
+def _enclosures(e: Any, base: str) -> tuple[Enclosure, ...]:
+    """RSS enclosures and Atom rel="enclosure" links (feedparser gathers both in
+    `enclosures`, hrefs resolved against xml:base), then Media RSS content and
+    thumbnails (URLs as written: resolved against the document URL)."""
+    found: list[Enclosure] = []
+    # feedparser gives an Atom link without a type "text/html", which no enclosure is.
+    given = [
+        (link.get("href"), None if link.get("type") == "text/html" else link.get("type"), link.get("length"))
+        for link in e.get("enclosures") or []
+    ]
+    given += [(m.get("url"), m.get("type"), m.get("filesize")) for m in e.get("media_content") or []]
+    given += [(m.get("url"), None, None) for m in e.get("media_thumbnail") or []]
+    for href, kind, length in given:
+        url = web_url(href if isinstance(href, str) else None, base)
+        if url:
+            found.append(
+                Enclosure(
+                    url,
+                    enclosures.mime_type(kind) or enclosures.guess_type(url),
+                    enclosures.byte_length(length),
+                )
+            )
+    return enclosures.merged(found)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any, Protocol
 
-from republisher.models import Category, EntryData, SourceMeta, SourceState
+from republisher.models import Category, Enclosure, EntryData, SourceMeta, SourceState
 
 
 def iso(value: datetime | None) -> str | None:
@@ -22,11 +22,20 @@ def entry_to_json(entry: EntryData) -> str:
     return json.dumps(entry.as_dict(), default=iso, ensure_ascii=False, sort_keys=True)
 
 
+# The fields each model accepts. A stored row may lack the fields added since it was
+# written (their defaults apply) or carry one a newer version added (ignored), so a
+# store survives both an upgrade and going back to the previous version.
+_ENTRY_FIELDS = frozenset(f.name for f in fields(EntryData))
+_ORIGIN_FIELDS = frozenset(f.name for f in fields(SourceMeta))
+
+
 def entry_from_json(text: str) -> EntryData:
     raw: dict[str, Any] = json.loads(text)
+    raw = {name: value for name, value in raw.items() if name in _ENTRY_FIELDS}
     raw["categories"] = tuple(Category(**c) for c in raw["categories"])
     raw["published"] = dt(raw["published"])
     raw["updated"] = dt(raw["updated"])
+    raw["enclosures"] = tuple(Enclosure(**e) for e in raw.get("enclosures") or ())
     return EntryData(**raw)
 
 
@@ -36,6 +45,7 @@ def origin_to_json(origin: SourceMeta) -> str:
 
 def origin_from_json(text: str) -> SourceMeta:
     raw: dict[str, Any] = json.loads(text)
+    raw = {name: value for name, value in raw.items() if name in _ORIGIN_FIELDS}
     raw["updated"] = dt(raw["updated"])
     return SourceMeta(**raw)
 
