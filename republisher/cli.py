@@ -10,19 +10,21 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from republisher import __version__, text
 from republisher.config import Config, default_config_path, load_config
 from republisher.daemon import http as serve
 from republisher.daemon import loop as service
 from republisher.errors import ConfigError, FetchError, ParseError, RepublisherError
+from republisher.models import StoredEntry
 from republisher.poll import cycle
 from republisher.poll.reroute import reroute_and_publish
-from republisher.poll.status import status_document
+from republisher.poll.status import format_status, status_document
 from republisher.publish import websub
 from republisher.publish.publisher import feed_stories
-from republisher.routing.match import Item, Verdict, failing_examples, judge_all
+from republisher.publish.stories import Story
+from republisher.routing.check import check_rules
+from republisher.routing.match import Item, Verdict, judge_all
 from republisher.routing.rules import RuleSet, load_rules
 from republisher.sources.fetch import Limits, fetch
 from republisher.sources.workers import parse_pool
@@ -202,8 +204,7 @@ def _print_files(config: Config, written: Sequence[str], removed: Sequence[str])
 
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
-    rules = _rules(config)
-    failures = failing_examples(rules.rules)
+    rules, failures = check_rules(config)
     total = sum(len(r.examples) for r in rules.rules)
     for failure in failures:
         v = failure.verdict
@@ -243,27 +244,47 @@ def cmd_route(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_explain(config: Config, args: argparse.Namespace) -> int:
     rules = _rules(config)
-    store = Store.open(config.state_dir)
-    try:
+    now = _now()
+    with Store.open(config.state_dir) as store:
         found = store.find_entries(args.entry) or store.find_by_title(args.entry)
-    finally:
-        store.close()
-    if not found:
-        print(
-            f"error: no stored entry has the id, link or a title containing {args.entry!r}", file=sys.stderr
-        )
-        return EXIT_FAILED
-    if len(found) > 1 and not any(args.entry in (e.atom_id, e.data.guid, e.data.link) for e in found):
-        print(f"error: {len(found)} stored entries have a title containing {args.entry!r}:", file=sys.stderr)
-        for entry in found[:20]:
-            print(f"  {entry.data.title}\n    {entry.data.link or entry.atom_id}", file=sys.stderr)
-        return EXIT_FAILED
+        if not found:
+            print(
+                f"error: no stored entry has the id, link or a title containing {args.entry!r}",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
+        if len(found) > 1 and not any(args.entry in (e.atom_id, e.data.guid, e.data.link) for e in found):
+            print(
+                f"error: {len(found)} stored entries have a title containing {args.entry!r}:", file=sys.stderr
+            )
+            for entry in found[:20]:
+                print(f"  {entry.data.title}\n    {entry.data.link or entry.atom_id}", file=sys.stderr)
+            return EXIT_FAILED
+        published = {rule.slug: feed_stories(store, rule, config.max_entries, now) for rule in rules.rules}
     for entry in found:
         print(f"{entry.data.title}\n  id: {entry.atom_id}\n  source: {entry.source}")
         for verdict in judge_all(rules.rules, Item.from_entry(entry.data, entry.source)):
             print(f"  {verdict.slug}: {'ROUTED' if verdict.routed else 'not routed'}")
             _print_reasons(verdict)
+            if verdict.routed:
+                print(f"    {_place_in_feed(entry, published[verdict.slug])}")
     return EXIT_OK
+
+
+def _place_in_feed(entry: StoredEntry, stories: Sequence[Story]) -> str:
+    """Where a routed entry shows in its feed: as its own story, inside another source's
+    story (merged), or not at all (older than the feed keeps)."""
+    for story in stories:
+        if (story.entry.source, story.entry.key) == (entry.source, entry.key):
+            carriers = sorted({other.source for other in story.also if other.source != entry.source})
+            also = f", also carried by {', '.join(carriers)}" if carriers else ""
+            return f"in the feed as its own story{also}"
+        if any((other.source, other.key) == (entry.source, entry.key) for other in story.also):
+            return (
+                f"in the feed as part of {story.entry.source}'s story {story.entry.data.title!r} "
+                "(one story carried by several sources is published once)"
+            )
+    return "not in the feed now: older than the newest stories it keeps (max_entries, max_age)"
 
 
 def cmd_reroute(config: Config, args: argparse.Namespace) -> int:
@@ -311,55 +332,8 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(document, indent=2, ensure_ascii=False))
     else:
-        _print_status(document)
+        print("\n".join(format_status(document)))
     return EXIT_OK if document["healthy"] else EXIT_FAILED
-
-
-def _print_status(document: dict[str, Any]) -> None:
-    rows: list[tuple[str, ...]] = [("SOURCE", "HTTP", "LAST POLL (UTC)", "NEXT DUE (UTC)", "ERRORS", "STATE")]
-    notes: list[str] = []
-    for source in document["sources"]:
-        name = source["name"]
-        due = "never" if source["gone"] else "now" if source["state"] == "new" else _when(source["next_due"])
-        state = {"gone": "GONE (410)", "failing": "FAILING"}.get(source["state"], source["state"])
-        last = _when(source["last_poll"]) if source["last_poll"] else "never"
-        rows.append(
-            (name, str(source["last_status"] or "-"), last, due, str(source["consecutive_errors"]), state)
-        )
-        notes.append(f"{name}: {source['url']}")
-        if source["moved_to"]:
-            notes.append(f"{name}: moved to {source['moved_to']}")
-        if source["not_before"]:
-            notes.append(f"{name}: server asked us to wait until {_when(source['not_before'])} UTC")
-        if source["last_error"]:
-            notes.append(f"{name}: last error: {source['last_error']}")
-        if source["dropped_items"]:
-            notes.append(f"{name}: {len(source['dropped_items'])} items of its last document dropped:")
-            notes.extend(f"    {line}" for line in source["dropped_items"][:10])
-    _print_table(rows)
-    print()
-    for note in notes:
-        print(note)
-    print()
-    feed_rows: list[tuple[str, ...]] = [("FEED", "IN FEED", "ROUTED", "NEWEST (UTC)")]
-    for feed in document["feeds"]:
-        in_feed, routed = feed["stories_in_feed"], feed["routed_entries"]
-        feed_rows.append((feed["slug"], str(in_feed), str(routed), _when(feed["newest"])))
-    _print_table(feed_rows)
-    print("\nIN FEED: stories published now (retention applied, one per story carried by several")
-    print("sources); ROUTED: stored entries the feed's rule takes.")
-
-
-def _print_table(rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-
-
-def _when(value: datetime | str | None) -> str:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
 _COMMANDS = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from xml.etree import ElementTree as ET
 
+import pytest
 from conformance import ATOM, problems
 from conftest import FeedServer, Project, Response
 
@@ -109,3 +110,19 @@ def test_json_feed_output_mirrors_the_atom_feed(project: Project, feed_server: F
     assert main(["--config", str(project.config), "poll", "--force"]) == 0
     assert not (project.public / "diplomacy.json").exists()
     assert b"application/feed+json" not in project.feed("diplomacy")
+
+
+def test_explain_says_when_an_entry_is_shown_in_another_sources_story(
+    project: Project, feed_server: FeedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    two_sources(project, feed_server)
+    config = str(project.config)
+    assert main(["--config", config, "poll", "--source", "wire"]) == 0
+    assert main(["--config", config, "poll", "--force"]) == 0
+    capsys.readouterr()
+    assert main(["--config", config, "explain", "Xinjiang"]) == 0  # the paper's copy
+    out = capsys.readouterr().out
+    assert "diplomacy: ROUTED" in out
+    assert "in the feed as part of wire's story 'EU imposes sanctions on Chinese officials'" in out
+    assert main(["--config", config, "explain", "https://news.example/eu?utm_source=wire"]) == 0
+    assert "in the feed as its own story, also carried by paper" in capsys.readouterr().out

@@ -17,14 +17,14 @@ from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from republisher.config import Config, load_config
+from republisher.config import Config
 from republisher.daemon import http as serve
 from republisher.daemon.systemd import notify, watchdog_interval
 from republisher.errors import ConfigError, RepublisherError
 from republisher.poll import cycle
 from republisher.publish import websub
-from republisher.routing.match import failing_examples
-from republisher.routing.rules import RuleSet, load_rules
+from republisher.routing.check import load_checked
+from republisher.routing.rules import RuleSet
 from republisher.sources.workers import ParsePool
 
 log = logging.getLogger("republisher")
@@ -32,22 +32,6 @@ log = logging.getLogger("republisher")
 MIN_TICK = 1.0
 MAX_TICK = 60.0
 STOP_GRACE = 5.0  # seconds a running tick may take to finish after SIGTERM
-
-
-def load_checked(path: Path) -> tuple[Config, RuleSet]:
-    """Config and rules that pass everything `check` checks, examples included."""
-    config = load_config(path)
-    rules = load_rules(config.rules_dir, [s.name for s in config.sources])
-    failures = failing_examples(rules.rules)
-    if failures:
-        raise ConfigError(
-            [
-                f"{f.rule.path}: example {f.example.title!r} "
-                f"{'is not routed' if f.example.routed else 'is routed'}, expected the opposite"
-                for f in failures
-            ]
-        )
-    return config, rules
 
 
 def tick_seconds(config: Config) -> float:

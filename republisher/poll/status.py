@@ -4,7 +4,7 @@ the stored source states and feed counts, so the command only reads and prints."
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -70,3 +70,54 @@ def status_document(
     ]
     healthy = all(s["state"] in ("ok", "new") for s in sources)
     return {"healthy": healthy, "sources": sources, "feeds": feeds}
+
+
+def format_status(document: dict[str, Any]) -> list[str]:
+    """The status document as the lines `republisher status` prints: a table of sources,
+    notes (URLs, errors, dropped items), a table of feeds. Times are UTC."""
+    rows: list[tuple[str, ...]] = [("SOURCE", "HTTP", "LAST POLL (UTC)", "NEXT DUE (UTC)", "ERRORS", "STATE")]
+    notes: list[str] = []
+    for source in document["sources"]:
+        name = source["name"]
+        due = "never" if source["gone"] else "now" if source["state"] == "new" else _when(source["next_due"])
+        state = {"gone": "GONE (410)", "failing": "FAILING"}.get(source["state"], source["state"])
+        last = _when(source["last_poll"]) if source["last_poll"] else "never"
+        errors = str(source["consecutive_errors"])
+        rows.append((name, str(source["last_status"] or "-"), last, due, errors, state))
+        notes.append(f"{name}: {source['url']}")
+        if source["moved_to"]:
+            notes.append(f"{name}: moved to {source['moved_to']}")
+        if source["not_before"]:
+            notes.append(f"{name}: server asked us to wait until {_when(source['not_before'])} UTC")
+        if source["last_error"]:
+            notes.append(f"{name}: last error: {source['last_error']}")
+        if source["dropped_items"]:
+            notes.append(f"{name}: {len(source['dropped_items'])} items of its last document dropped:")
+            notes.extend(f"    {line}" for line in source["dropped_items"][:10])
+    feed_rows: list[tuple[str, ...]] = [("FEED", "IN FEED", "ROUTED", "NEWEST (UTC)")]
+    for feed in document["feeds"]:
+        feed_rows.append(
+            (feed["slug"], str(feed["stories_in_feed"]), str(feed["routed_entries"]), _when(feed["newest"]))
+        )
+    return [
+        *table(rows),
+        "",
+        *notes,
+        "",
+        *table(feed_rows),
+        "",
+        "IN FEED: stories published now (retention applied, one per story carried by several",
+        "sources); ROUTED: stored entries the feed's rule takes.",
+    ]
+
+
+def table(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows as left-aligned columns."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+
+
+def _when(value: str | None) -> str:
+    return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else "-"
