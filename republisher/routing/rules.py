@@ -7,6 +7,7 @@ The terms themselves (phrases, regexes, groups) are defined in `terms`.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 from collections.abc import Iterable
@@ -258,8 +259,10 @@ class _RuleReader(TableReader):
             if isinstance(item, str) and item.startswith("@"):
                 name = item[1:]
                 if name not in self.lists.raw:
+                    close = difflib.get_close_matches(name, list(self.lists.raw), n=1)
                     defined = ", ".join(f"@{n}" for n in sorted(self.lists.raw)) or "none"
-                    self.problem(place, f"unknown term list {item!r} (defined: {defined})")
+                    hint = f"did you mean '@{close[0]}'?" if close else f"defined: {defined}"
+                    self.problem(place, f"unknown term list {item!r} ({hint})")
                 elif (group := self.lists.get(name)) is not None:
                     terms.append(group)
             elif isinstance(item, str):
