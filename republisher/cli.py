@@ -25,7 +25,9 @@ from republisher.publish.publisher import feed_stories
 from republisher.publish.stories import Story
 from republisher.routing.check import check_rules
 from republisher.routing.match import Item, Verdict, judge_all
+from republisher.routing.review import format_review, review
 from republisher.routing.rules import RuleSet, load_rules
+from republisher.routing.suggest import format_suggestions, suggest
 from republisher.sources.fetch import Limits, fetch
 from republisher.sources.workers import parse_pool
 from republisher.store.store import Store
@@ -100,6 +102,29 @@ def build_parser() -> argparse.ArgumentParser:
         "Re-apply the current rules to every stored entry and rewrite the derived feeds.",
     )
     reroute.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
+    for name, summary, description in (
+        (
+            "review",
+            "likely misses and doubtful members of a feed, from the whole store",
+            "For a rule's editor: the stored entries not in the feed that most resemble its entries "
+            "and its [[examples]] (likely misses), and the entries in it that least resemble the rest "
+            "(possible false positives), each with the terms that would catch or exclude it. Reads "
+            "the store only.",
+        ),
+        (
+            "suggest",
+            "terms that best separate a feed's entries from the rest, ready to paste",
+            "Candidate terms for `any` (words and phrases that best separate the feed's entries from "
+            "the other stored entries, by weighted log-odds with an informative prior), with counts "
+            "inside and outside and whether the rule already has them, and candidates for `none`. "
+            "Reads the store only.",
+        ),
+    ):
+        editor = command(name, summary, description)
+        editor.add_argument("slug", metavar="SLUG", help="the derived feed (its rule file's name)")
+        editor.add_argument(
+            "--limit", type=int, default=10 if name == "review" else 25, help="how many to show"
+        )
     status = command(
         "status",
         "per source and per derived feed state; exit 1 when a source fails",
@@ -287,6 +312,30 @@ def _place_in_feed(entry: StoredEntry, stories: Sequence[Story]) -> str:
     return "not in the feed now: older than the newest stories it keeps (max_entries, max_age)"
 
 
+def cmd_review(config: Config, args: argparse.Namespace) -> int:
+    rules = _rules(config)
+    entries, in_feed = _store_for_editing(config, args.slug)
+    print("\n".join(format_review(review(args.slug, rules.rules, entries, in_feed, max(args.limit, 1)))))
+    return EXIT_OK
+
+
+def cmd_suggest(config: Config, args: argparse.Namespace) -> int:
+    rules = _rules(config)
+    entries, in_feed = _store_for_editing(config, args.slug)
+    print(
+        "\n".join(format_suggestions(suggest(args.slug, rules.rules, entries, in_feed, max(args.limit, 1))))
+    )
+    return EXIT_OK
+
+
+def _store_for_editing(config: Config, slug: str) -> tuple[list[StoredEntry], set[tuple[str, str]]]:
+    """Every stored entry, and the (source, key) of those the store routes to `slug`."""
+    with Store.open(config.state_dir) as store:
+        entries = store.all_entries()
+        in_feed = {entry for entry, slugs in store.all_routes().items() if slug in slugs}
+    return entries, in_feed
+
+
 def cmd_reroute(config: Config, args: argparse.Namespace) -> int:
     progress = _progress_bar if sys.stderr.isatty() else None
     report = reroute_and_publish(config, _rules(config), _now(), dry_run=args.dry_run, progress=progress)
@@ -343,6 +392,8 @@ _COMMANDS = {
     "explain": cmd_explain,
     "reroute": cmd_reroute,
     "status": cmd_status,
+    "review": cmd_review,
+    "suggest": cmd_suggest,
 }
 
 

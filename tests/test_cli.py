@@ -306,3 +306,22 @@ def test_a_second_poll_says_it_waits_for_the_first(project: Project) -> None:
         assert "waiting for it to finish" in first_line
         assert poll.poll() is None, "the second poll waits while the first holds the lock"
     assert poll.wait(timeout=120) == 0
+
+
+def test_review_and_suggest_read_the_store_for_a_rules_editor(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write_config({"guardian-uighurs": str(SAMPLE)})
+    config = str(project.config)
+    assert main(["--config", config, "poll"]) == 0
+    capsys.readouterr()
+    state = sorted(p.name for p in (project.root / "state").iterdir())
+    assert main(["--config", config, "review", "diplomacy", "--limit", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "Likely misses" in out and "Doubtful members" in out
+    assert main(["--config", config, "suggest", "diplomacy"]) == 0
+    out = capsys.readouterr().out
+    assert "z" in out and "in the rule" in out
+    assert sorted(p.name for p in (project.root / "state").iterdir()) == state, "read-only"
+    assert main(["--config", config, "review", "nope"]) == 2
+    assert "no derived feed named 'nope'" in capsys.readouterr().err
