@@ -203,7 +203,8 @@ def cmd_poll(config: Config, args: argparse.Namespace) -> int:
     for ping in websub.deliver_due(config, _now()):
         print(f"websub: {ping.hub}: {ping.topic}: {ping.detail}")
     if not report.outcomes:
-        print("no source is due (use --force to poll anyway)")
+        brought = " (the output was brought up to date)" if report.written or report.removed else ""
+        print(f"no source is due{brought}; use --force to poll anyway")
     for outcome in report.outcomes:
         print(f"{outcome.name}: {'' if outcome.ok else 'FAILED: '}{outcome.message}")
     _print_files(config, report.written, report.removed)
@@ -212,9 +213,10 @@ def cmd_poll(config: Config, args: argparse.Namespace) -> int:
 
 def _print_reasons(verdict: Verdict) -> None:
     """The terms behind a verdict: matched, excluding, and (when not routed) missing."""
-    for hit in verdict.matched:
+    # A term used in several branches of a rule matches once per branch: say it once.
+    for hit in dict.fromkeys(verdict.matched):
         print(f"    matched {hit.term!r} in {hit.field}: {hit.excerpt}")
-    for hit in verdict.excluded_by:
+    for hit in dict.fromkeys(verdict.excluded_by):
         print(f"    excluded by {hit.term!r} in {hit.field}: {hit.excerpt}")
     if not verdict.routed:
         for missing in verdict.missing:
@@ -284,6 +286,7 @@ def cmd_explain(config: Config, args: argparse.Namespace) -> int:
             )
             for entry in found[:20]:
                 print(f"  {entry.data.title}\n    {entry.data.link or entry.atom_id}", file=sys.stderr)
+            print("give one entry's link or id to explain it", file=sys.stderr)
             return EXIT_FAILED
         published = {rule.slug: feed_stories(store, rule, config.max_entries, now) for rule in rules.rules}
     for entry in found:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from republisher.models import Enclosure
+from republisher.text import web_url
 
 # Entries with more files than this keep the first ones: a gallery has dozens, a hostile
 # feed could send thousands, and every one is stored and published in every feed.
@@ -93,3 +94,13 @@ def merged(enclosures: Iterable[Enclosure]) -> tuple[Enclosure, ...]:
                 first.url, first.type or enclosure.type, first.length or enclosure.length
             )
     return tuple(kept.values())
+
+
+def collected(given: Iterable[tuple[object, object, object]], base: str) -> tuple[Enclosure, ...]:
+    """Enclosures from (href, type, length) as a source gave them: absolute http(s) URLs
+    resolved against `base`, checked types (else guessed from the URL) and lengths, merged."""
+    found: list[Enclosure] = []
+    for href, kind, length in given:
+        if url := web_url(href if isinstance(href, str) else None, base):
+            found.append(Enclosure(url, mime_type(kind) or guess_type(url), byte_length(length)))
+    return merged(found)

@@ -139,17 +139,7 @@ def _enclosures(item: dict[str, Any], base: str) -> tuple[Enclosure, ...]:
                 (attachment.get("url"), attachment.get("mime_type"), attachment.get("size_in_bytes"))
             )
     given += [(item.get("image"), None, None), (item.get("banner_image"), None, None)]
-    found: list[Enclosure] = []
-    for href, kind, length in given:
-        if url := web_url(_string(href), base):
-            found.append(
-                Enclosure(
-                    url,
-                    enclosures.mime_type(kind) or enclosures.guess_type(url),
-                    enclosures.byte_length(length),
-                )
-            )
-    return enclosures.merged(found)
+    return enclosures.collected(given, base)
 
 
 def _date(value: Any) -> datetime | None:

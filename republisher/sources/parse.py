@@ -318,7 +318,6 @@ def _enclosures(e: Any, base: str) -> tuple[Enclosure, ...]:
     """RSS enclosures and Atom rel="enclosure" links (feedparser gathers both in
     `enclosures`, hrefs resolved against xml:base), then Media RSS content and
     thumbnails (URLs as written: resolved against the document URL)."""
-    found: list[Enclosure] = []
     # feedparser gives an Atom link without a type "text/html", which no enclosure is.
     given = [
         (link.get("href"), None if link.get("type") == "text/html" else link.get("type"), link.get("length"))
@@ -326,14 +325,4 @@ def _enclosures(e: Any, base: str) -> tuple[Enclosure, ...]:
     ]
     given += [(m.get("url"), m.get("type"), m.get("filesize")) for m in e.get("media_content") or []]
     given += [(m.get("url"), None, None) for m in e.get("media_thumbnail") or []]
-    for href, kind, length in given:
-        url = web_url(href if isinstance(href, str) else None, base)
-        if url:
-            found.append(
-                Enclosure(
-                    url,
-                    enclosures.mime_type(kind) or enclosures.guess_type(url),
-                    enclosures.byte_length(length),
-                )
-            )
-    return enclosures.merged(found)
+    return enclosures.collected(given, base)
