@@ -204,7 +204,10 @@ def cmd_poll(config: Config, args: argparse.Namespace) -> int:
         print(f"websub: {ping.hub}: {ping.topic}: {ping.detail}")
     if not report.outcomes:
         brought = " (the output was brought up to date)" if report.written or report.removed else ""
-        print(f"no source is due{brought}; use --force to poll anyway")
+        if args.force:  # only a server's Retry-After or a 410 holds a source back then
+            print(f"no source can be polled now{brought}: see `republisher status` for Retry-After or 410")
+        else:
+            print(f"no source is due{brought}; use --force to poll anyway")
     for outcome in report.outcomes:
         print(f"{outcome.name}: {'' if outcome.ok else 'FAILED: '}{outcome.message}")
     _print_files(config, report.written, report.removed)

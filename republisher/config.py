@@ -109,8 +109,8 @@ class _Reader(TableReader):
         super().__init__(path, source)
         self.folder = path.resolve().parent
 
-    def positive(self, table: dict[str, Any], key: str, default: int, prefix: str) -> int:
-        return self.whole(table, key, default, prefix) or default
+    def positive(self, table: dict[str, Any], key: str, default: int, prefix: str, maximum: int) -> int:
+        return self.whole(table, key, default, prefix, maximum=maximum) or default
 
     def folder_key(self, table: dict[str, Any], key: str, default: str) -> Path:
         name: str = self.value(table, key, str, default)
@@ -126,7 +126,7 @@ class _Reader(TableReader):
             output_dir=self.folder_key(raw, "output_dir", "public"),
             state_dir=self.folder_key(raw, "state_dir", "state"),
             rules_dir=self.folder_key(raw, "rules_dir", "rules"),
-            max_entries=self.positive(raw, "max_entries", 50, ""),
+            max_entries=self.positive(raw, "max_entries", 50, "", maximum=100_000),
             poll=poll,
             serve=self.serve_config(self.table(raw, "serve")),
             sources=self.sources(raw.get("sources", []), poll.interval),
@@ -203,8 +203,8 @@ class _Reader(TableReader):
         return PollConfig(
             interval=self.duration(raw, "interval", d.interval, "poll.") or d.interval,
             timeout=self.duration(raw, "timeout", d.timeout, "poll.") or d.timeout,
-            max_bytes=self.positive(raw, "max_bytes", d.max_bytes, "poll."),
-            workers=self.positive(raw, "workers", d.workers, "poll."),
+            max_bytes=self.positive(raw, "max_bytes", d.max_bytes, "poll.", maximum=2**31 - 1),
+            workers=self.positive(raw, "workers", d.workers, "poll.", maximum=256),
         )
 
     def serve_config(self, raw: dict[str, Any]) -> ServeConfig:

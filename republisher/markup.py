@@ -12,9 +12,13 @@ Everything that writes output (Atom, JSON Feed, the HTML pages) passes stored HT
 from __future__ import annotations
 
 import functools
+import html
+import re
 from urllib.parse import urljoin, urlsplit
 
 import nh3
+
+from republisher.text import strip_markup
 
 # Formatting and structure a feed reader can show; no forms, frames, media players,
 # SVG/MathML, style or script. Images stay: they are most of what a feed carries.
@@ -43,9 +47,21 @@ DROPPED_WITH_CONTENT = frozenset({"script", "style", "iframe", "object", "embed"
                                   "form", "noscript", "title", "textarea", "select", "button"})  # fmt: skip
 
 
+MAX_HTML = 1_000_000  # characters of one summary or content kept: no feed reader shows more
+MAX_DEPTH = 200  # open tags deep: real markup nests a few dozen at most
+_TAG = re.compile(r"<(/?)[A-Za-z][^>]*?(/?)>")
+
+
 def sanitize(fragment: str, base: str | None = None) -> str:
     """Clean HTML: only allowed tags, attributes and URL schemes; relative URLs resolved
-    against `base` (dropped when there is no absolute http(s) base to resolve them)."""
+    against `base` (dropped when there is no absolute http(s) base to resolve them).
+
+    Hostile markup is bounded first: the sanitizer's cost grows with the square of the
+    nesting depth, so a fragment nested deeper than MAX_DEPTH keeps only its text, and
+    one longer than MAX_HTML is cut (the parser closes what the cut leaves open)."""
+    fragment = fragment[:MAX_HTML]
+    if _too_deep(fragment):
+        return html.escape(strip_markup(fragment))
     return nh3.clean(
         fragment,
         tags=set(ALLOWED_TAGS),
@@ -56,6 +72,21 @@ def sanitize(fragment: str, base: str | None = None) -> str:
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
     )
+
+
+def _too_deep(fragment: str) -> bool:
+    """Whether tags nest deeper than MAX_DEPTH (counted as written: one pass, linear)."""
+    if fragment.count("<") < MAX_DEPTH:
+        return False
+    depth = 0
+    for match in _TAG.finditer(fragment):
+        if match.group(1):
+            depth -= 1
+        elif not match.group(2):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+    return False
 
 
 def _absolute_url(tag: str, attribute: str, value: str, base: str | None) -> str | None:

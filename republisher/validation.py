@@ -24,6 +24,9 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DURATION_HINT = 'a duration such as "90s", "15m", "2h", "1d"'
 
 
+MAX_DURATION = 3650 * 86400  # ten years: beyond it, dates overflow and no schedule means it
+
+
 def parse_duration(text: str) -> float:
     """'90s', '15m', '2h', '1d' or combinations such as '1h30m' -> seconds."""
     text = text.strip()
@@ -32,6 +35,8 @@ def parse_duration(text: str) -> float:
     seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION.findall(text))
     if seconds <= 0:
         raise ValueError(f"bad duration {text!r}: must be more than zero")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"bad duration {text!r}: at most {MAX_DURATION // 86400} days")
     return float(seconds)
 
 
@@ -47,6 +52,8 @@ def read_toml(path: Path, what: str = "file") -> tuple[dict[str, Any], str]:
         return tomllib.loads(source), source
     except tomllib.TOMLDecodeError as e:  # its message ends "(at line 2, column 12)"
         raise ConfigError([f"{path}: TOML syntax error: {e}"]) from e
+    except RecursionError:  # tomllib recurses once per nested inline table or array
+        raise ConfigError([f"{path}: TOML nested too deeply"]) from None
 
 
 def toml_type(value: object) -> str:
@@ -188,12 +195,21 @@ class TableReader:
         return found is None
 
     def whole(
-        self, table: dict[str, Any], key: str, default: int | None, prefix: str = "", minimum: int = 1
+        self,
+        table: dict[str, Any],
+        key: str,
+        default: int | None,
+        prefix: str = "",
+        minimum: int = 1,
+        maximum: int = 2**31 - 1,
     ) -> int | None:
-        """A whole number of at least `minimum`."""
+        """A whole number from `minimum` to `maximum`."""
         value: int | None = self.value(table, key, int, default, prefix)
         if key in table and value is not None and value < minimum:
             self.problem(prefix + key, f"must be at least {minimum}, got {value}")
+            return default
+        if key in table and value is not None and value > maximum:
+            self.problem(prefix + key, f"must be at most {maximum:,}, got {value:,}")
             return default
         return value
 

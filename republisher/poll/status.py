@@ -13,13 +13,20 @@ from republisher.models import SourceState
 
 
 def mask_password(url: str) -> str:
-    """The URL with any password replaced by ***, so status output can be shared."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """The URL with any password and query (which often carries a token) replaced by ***,
+    so status output can be shared."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
         return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+    if parts.query:
+        parts = parts._replace(query="***")
+    if password is not None:
+        netloc = parts.netloc.rsplit("@", 1)
+        user = netloc[0].split(":", 1)[0]
+        parts = parts._replace(netloc=f"{user}:***@{netloc[1]}")
+    return urlunsplit(parts)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
+RESERVED_SLUGS = frozenset({"index"})  # index.html and index.opml list the feeds
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,9 @@ def load_rules(rules_dir: Path, source_names: Iterable[str] | None = None) -> Ru
     return RuleSet(rules=tuple(rules), fingerprint=digest.hexdigest())
 
 
+MAX_EXPANDED_TERMS = 20_000  # the shipped rules' largest list expands to a few hundred
+
+
 class TermLists:
     """Named term lists from the `[terms]` tables of `_*.toml` files, resolved on first use.
 
@@ -130,6 +134,7 @@ class TermLists:
         self.raw: dict[str, tuple[Path, str, Any]] = {}  # name -> (file, its text, the list)
         self.resolved: dict[str, Group | None] = {}
         self.resolving: list[str] = []
+        self.sizes: dict[str, int] = {}
         for path, table, source in files:
             reader = TableReader(path, source)
             reader.unknown_keys(table, {"terms"}, note="a '_' file holds only [terms]")
@@ -141,6 +146,28 @@ class TermLists:
                 self.raw[name] = (path, source, value)
             self.problems.extend(reader.problems)
 
+    def expanded_size(self, name: str, visiting: frozenset[str] = frozenset()) -> int:
+        """How many terms "@name" stands for once every list it uses is written out
+        (memoised, so computing it is linear in the lists' size; cycles count as 0 here
+        and are reported by `get`)."""
+        if name in self.sizes:
+            return self.sizes[name]
+        if name in visiting or name not in self.raw:
+            return 0
+
+        def size(value: Any) -> int:
+            if isinstance(value, str):
+                ref = value[1:] if value.startswith("@") else None
+                return self.expanded_size(ref, visiting | {name}) if ref in self.raw else 1
+            if isinstance(value, list):
+                return sum(size(item) for item in value)
+            if isinstance(value, dict):
+                return sum(size(value.get(key)) for key in ("any", "all", "none"))
+            return 0
+
+        self.sizes[name] = total = size(self.raw[name][2])
+        return total
+
     def get(self, name: str) -> Group | None:
         """The group for "@name"; None (and a problem recorded) when it cannot be built."""
         if name in self.resolved:
@@ -151,6 +178,16 @@ class TermLists:
             cycle = " -> ".join(f"@{n}" for n in [*self.resolving[self.resolving.index(name) :], name])
             reader.problem(f"terms.{name}", f"term lists refer to each other in a cycle: {cycle}")
             self.problems.extend(reader.problems)
+            return None
+        if (size := self.expanded_size(name)) > MAX_EXPANDED_TERMS:
+            # Lists of lists multiply: ten lists of ten each used ten times is a million
+            # terms to walk for every entry. Refused here so no rule can make polls crawl.
+            reader.problem(
+                f"terms.{name}",
+                f"expands to {size:,} terms through the lists it uses (at most {MAX_EXPANDED_TERMS:,})",
+            )
+            self.problems.extend(reader.problems)
+            self.resolved[name] = None
             return None
         self.resolving.append(name)
         terms = reader.terms(value, f"terms.{name}")
@@ -171,6 +208,8 @@ class _RuleReader(TableReader):
 
     def rule(self, raw: dict[str, Any]) -> Rule | None:
         slug = self.path.stem
+        if slug in RESERVED_SLUGS:
+            self.problem("(file name)", f"{slug!r} is taken by the site's own {slug}.html: rename the file")
         if not SLUG.match(slug):
             self.problem("(file name)", "must be lowercase letters, digits, '-' or '_'")
         allowed = {

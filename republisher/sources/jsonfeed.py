@@ -40,10 +40,12 @@ def _int(digits: str) -> int | str:
 
 def parse_json_feed(body: bytes, url: str) -> FeedData:
     """Parse a JSON Feed body fetched from url. Raises ParseError when it is not one."""
+    if body.startswith((b"\xff\xfe", b"\xfe\xff")):  # a UTF-16 or UTF-32 byte order mark
+        raise ParseError(url, "JSON Feed is not UTF-8 (it starts with a UTF-16/32 byte order mark)")
     try:
-        document = json.loads(body.decode("utf-8-sig"), parse_int=_int)
-    except UnicodeDecodeError as e:
-        raise ParseError(url, f"JSON Feed is not UTF-8: {e}") from e
+        # JSON Feed is UTF-8; a stray invalid byte loses that byte, not the whole document
+        # (as in RSS and Atom).
+        document = json.loads(body.decode("utf-8-sig", errors="ignore"), parse_int=_int)
     except ValueError as e:
         raise ParseError(url, f"not valid JSON: {e}") from e
     except RecursionError as e:
