@@ -8,6 +8,7 @@ import ipaddress
 import re
 import sys
 import unicodedata
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
@@ -191,9 +192,47 @@ def _separator_table() -> dict[int, str]:
 
 _SEPARATORS = _separator_table()
 
+# The ASCII fast path, as one bytes.translate: an ASCII text folds to its lower case, and
+# every ASCII character but a letter or digit separates words. Byte 0xFF, which no ASCII
+# text contains, is what word_list joins texts with: it becomes BOUNDARY.
+_ASCII_JOIN = " \xff "
+_ASCII_FOLD = bytes(ord(chr(b).lower()) if chr(b).isalnum() else ord(" ") for b in range(0x80)) + bytes(
+    ord(BOUNDARY) if b == 0xFF else ord(" ") for b in range(0x80, 0x100)
+)
+# BOUNDARY itself written in a text is a separator like any other: it never becomes a word.
+assert _SEPARATORS[ord(BOUNDARY)] == " " and _ASCII_FOLD[ord(BOUNDARY)] == ord(" ")
+
+# Punctuation that keeps most English text from being ASCII: curly quotes, dashes,
+# guillemets. Folding leaves each of them as it is (no case, no decomposition, so whether
+# fold() decomposes a text does not depend on them), so a space in their place splits the
+# same words, and the text can take the ASCII path.
+_PLAIN_PUNCTUATION = "\u2018\u2019\u201c\u201d\u2013\u2014\u00ab\u00bb"
+assert all(
+    ord(c) in _SEPARATORS and c.casefold() == c == unicodedata.normalize("NFKD", c)
+    for c in _PLAIN_PUNCTUATION
+)
+
+
+def _ascii_spaced(texts: Sequence[str]) -> str:
+    """ASCII texts folded, every separator a space, joined by " | " (BOUNDARY)."""
+    return _ASCII_JOIN.join(texts).encode("latin-1").translate(_ASCII_FOLD).decode("ascii")
+
+
+def _unpunctuated(text: str) -> str:
+    """The text with _PLAIN_PUNCTUATION replaced by spaces (str.replace scans in C; a
+    translate table would look every character up in a dict)."""
+    for char in _PLAIN_PUNCTUATION:
+        if char in text:
+            text = text.replace(char, " ")
+    return text
+
 
 def words(text: str) -> list[str]:
     """The folded words of a text: runs of letters and digits."""
+    if not text.isascii():
+        text = _unpunctuated(text)
+    if text.isascii():
+        return _ascii_spaced((text,)).split()
     folded = fold(text)
     spaced = folded.translate(_SEPARATORS)
     if spaced.isascii():
@@ -215,10 +254,13 @@ def word_spans(text: str) -> list[tuple[str, int, int]] | None:
     return spans if [w for w, _, _ in spans] == words(text) else None
 
 
-def word_list(texts: tuple[str, ...]) -> list[str]:
-    """Folded words of each text, the texts kept apart by BOUNDARY (never a phrase word)."""
-    if len(texts) == 1:
-        return words(texts[0])
+def word_list(texts: Sequence[str]) -> list[str]:
+    """Folded words of each text, the texts kept apart by BOUNDARY (never a phrase word):
+    words() of each text joined, in one split when every text can take the ASCII path."""
+    if not all(map(str.isascii, texts)):
+        texts = [t if t.isascii() else _unpunctuated(t) for t in texts]
+    if all(map(str.isascii, texts)):
+        return _ascii_spaced(texts).split()
     joined: list[str] = []
     for i, part in enumerate(texts):
         if i:
@@ -227,7 +269,7 @@ def word_list(texts: tuple[str, ...]) -> list[str]:
     return joined
 
 
-def word_string(texts: tuple[str, ...]) -> str:
+def word_string(texts: Sequence[str]) -> str:
     """word_list as one padded string: a phrase of words w1..wn occurs exactly when
     " w1 ... wn " is a substring of it; a prefix term when " w1 ... wn" is."""
     return " " + " ".join(word_list(texts)) + " "

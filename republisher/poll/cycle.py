@@ -8,10 +8,12 @@ import functools
 import hashlib
 import logging
 import os
+import queue
 import random
+import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -67,20 +69,16 @@ def poll_once(
     2. pick the sources that are due (all of them with `force`, or just `only`);
     3. fetch them in parallel (`mapper`, a thread pool by default) and parse the changed
        ones (`parser`, isolated worker processes by default);
-    4. for each source with new or changed entries, in one transaction: store them with
-       their routes and the source's state; sources with nothing new (304, unchanged,
-       failed) have their state written together at the end; failures are recorded,
-       never raised;
+    4. as each fetch completes, for a source with new or changed entries: store them with
+       their routes and the source's state, in a transaction that also takes the sources
+       already fetched by then (see BATCH_SECONDS); sources with nothing new (304,
+       unchanged, failed) have their state written together at the end; failures are
+       recorded, never raised;
     5. publish when due (see `publisher.publish_due`): rewrite the files whose bytes
        changed, and queue a WebSub ping for each changed feed (delivered by
        `websub.deliver_due`, never here).
     """
-    with poll_lock(config.state_dir), ExitStack() as stack:
-        if parser is None:
-            pool = stack.enter_context(parse_pool(cores(), config.poll.timeout))
-            parser = functools.partial(pool.prepare, rules=rules)
-        store = Store.open(config.state_dir)
-        stack.callback(store.close)
+    with poll_lock(config.state_dir), Store.open(config.state_dir) as store:
         # First, so that entries stored below are routed once, by the rules now in force.
         reroute_if_rules_changed(store, rules)
         states = store.source_states()
@@ -89,30 +87,84 @@ def poll_once(
             for s in config.sources
             if (only is None or s.name == only) and schedule.is_due(_state_for(s, states), now, force=force)
         ]
-        outcomes: list[SourceOutcome] = []
-        quiet: list[SourceState] = []  # state-only updates, written in one transaction
-        fetch_one = functools.partial(_fetch_and_parse_safely, states=states, config=config, parser=parser)
-        for fetched in _map(mapper, config.poll.workers)(fetch_one, due):
-            decision = _decide(store, fetched, _state_for(fetched.source, states), now, jitter())
-            if decision.writes:
-                with store.transaction():
-                    left_out = store.put_entries(decision.writes)
-                    if left_out:  # entries the store could not encode: reported like parse drops
-                        decision = with_dropped(decision, left_out)
-                    store.put_source_state(decision.state)
-                    publisher.mark_unpublished(store)
-            else:
-                quiet.append(decision.state)
-            outcomes.append(decision.outcome)
-        with store.transaction():
-            for state in quiet:
-                store.put_source_state(state)
+        # The fetch threads and parse workers end before the publish (memory).
+        with ExitStack() as fetching:
+            if parser is None:
+                pool = fetching.enter_context(parse_pool(cores(), config.poll.timeout))
+                parser = functools.partial(pool.prepare, rules=rules)
+            fetch_one = functools.partial(
+                _fetch_and_parse_safely, states=states, config=config, parser=parser
+            )
+            fetches = fetching.enter_context(_fetches(mapper, config.poll.workers, fetch_one, due))
+            outcomes = _store_all(store, fetches, states, now, jitter)
+        order = {source.name: n for n, source in enumerate(due)}
+        outcomes.sort(key=lambda outcome: order[outcome.name])  # as configured, not as fetched
         written: list[str] = []
         removed: list[str] = []
         if publisher.publish_due(store, config, rules):
             written, removed = publisher.publish(store, config, rules, now)
             websub.queue_pings(store, config, written, now)
     return PollReport(tuple(outcomes), tuple(written), tuple(removed))
+
+
+# A transaction stays open for the next source whose fetch is already done, up to this
+# long: fewer commits, and a kill loses at most this much work, which the next poll redoes.
+# A source that arrives when nothing else is ready is committed at once (a slow fetch after
+# it never holds back what is stored).
+BATCH_SECONDS = 1.0
+
+
+def _store_all(
+    store: Store,
+    fetches: _Fetches,
+    states: dict[str, SourceState],
+    now: datetime,
+    jitter: Callable[[], float],
+) -> list[SourceOutcome]:
+    """Store each fetch's outcome as it arrives; returns the outcomes, in arrival order.
+
+    Sources with new or changed entries are written with their state in a transaction
+    (several sources share one while their fetches are ready together); sources with
+    nothing new (304, unchanged, failed) have their state written together at the end."""
+    outcomes: list[SourceOutcome] = []
+    quiet: list[SourceState] = []  # state-only updates, written in one transaction
+    batch_started: float | None = None  # the open transaction's start
+    try:
+        for fetched in fetches:
+            decision = _decide(store, fetched, _state_for(fetched.source, states), now, jitter())
+            if decision.writes:
+                if batch_started is None:
+                    store.begin()
+                    batch_started = time.monotonic()
+                decision = _store(store, decision)
+            else:
+                quiet.append(decision.state)
+            outcomes.append(decision.outcome)
+            if batch_started is not None and (
+                not fetches.ready() or time.monotonic() - batch_started >= BATCH_SECONDS
+            ):
+                store.commit()
+                batch_started = None
+        if batch_started is not None:
+            store.commit()
+            batch_started = None
+    finally:
+        if batch_started is not None:  # an error on the way: what this batch wrote goes
+            store.roll_back()
+    with store.transaction():
+        for state in quiet:
+            store.put_source_state(state)
+    return outcomes
+
+
+def _store(store: Store, decision: Decision) -> Decision:
+    """Write one source's entries and state (inside the caller's transaction)."""
+    left_out = store.put_entries(decision.writes)
+    if left_out:  # entries the store could not encode: reported like parse drops
+        decision = with_dropped(decision, left_out)
+    store.put_source_state(decision.state)
+    publisher.mark_unpublished(store)
+    return decision
 
 
 def _decide(
@@ -132,15 +184,45 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _map(mapper: Mapper | None, workers: int) -> Mapper:  # type: ignore[type-arg]
+class _Fetches:
+    """The fetch results, in the order they complete; `ready()` says whether another one is
+    waiting now. Given a `mapper` (tests), its results in its order, never said ready."""
+
+    def __init__(self, results: Iterator[Fetched], done: queue.SimpleQueue[Future[Fetched]] | None) -> None:
+        self.results = results
+        self.done = done
+
+    def __iter__(self) -> Iterator[Fetched]:
+        return self.results
+
+    def ready(self) -> bool:
+        return self.done is not None and not self.done.empty()
+
+
+@contextmanager
+def _fetches(
+    mapper: Mapper | None,  # type: ignore[type-arg]
+    workers: int,
+    fetch_one: Callable[[SourceConfig], Fetched],
+    due: list[SourceConfig],
+) -> Iterator[_Fetches]:
     if mapper is not None:
-        return mapper
+        yield _Fetches(iter(mapper(fetch_one, due)), None)
+        return
+    done: queue.SimpleQueue[Future[Fetched]] = queue.SimpleQueue()
 
-    def pooled(fn: Callable[[T], U], items: Iterable[T]) -> Iterator[U]:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
-            yield from pool.map(fn, items)
+    def in_completion_order() -> Iterator[Fetched]:
+        for _ in due:
+            yield done.get().result()
 
-    return pooled
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch")
+    try:
+        for source in due:
+            pool.submit(fetch_one, source).add_done_callback(done.put)
+        yield _Fetches(in_completion_order(), done)
+    finally:
+        # Normally every fetch is done by now; after an error, those not started never are.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _state_for(source: SourceConfig, states: dict[str, SourceState]) -> SourceState | None:

@@ -7,7 +7,6 @@ byte-identical output.
 from __future__ import annotations
 
 import html
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,8 +21,6 @@ from republisher.publish.public import EARLIEST_DATE, PublicEntry, PublicSource,
 from republisher.publish.stories import Story, skipped
 from republisher.routing.rules import Rule
 from republisher.text import plausible_date
-
-log = logging.getLogger(__name__)
 
 
 def feed_url(base_url: str, slug: str) -> str:
@@ -102,14 +99,61 @@ def render_feed(
 ) -> bytes:
     """The Atom document of one derived feed; `stories` newest first. A story that cannot
     be rendered is left out (and logged), never the feed."""
-    head = _Head(rule, base_url, first_written, tuple(hubs), json_alternate)
-    entries = public_entries(stories)
-    try:
-        return _document(head, entries)
-    except Exception:
-        # Something lxml refuses got past the cleaning: keep the entries that render alone.
-        log.exception("%s: rendering the feed failed; retrying entry by entry", rule.slug)
-        return _document(head, [e for e in entries if _renders_alone(e, head)])
+    return render_entries(
+        rule, public_entries(stories), base_url, first_written, hubs=hubs, json_alternate=json_alternate
+    )
+
+
+class AtomCache:
+    """The <entry> elements of one publish, each rendered once however many feeds carry it.
+
+    feedgen renders every entry (in a feed of its own) and every feed's head; the entry's
+    bytes are kept without the one part that differs from feed to feed, the category
+    naming the derived feed, which is always the entry's last category. Known by the
+    identity of the PublicEntry (public.PublicCache shares them), which is kept."""
+
+    def __init__(self) -> None:
+        self._made: dict[int, tuple[PublicEntry, bytes, bytes]] = {}
+
+    def entry(self, entry: PublicEntry, rule: Rule, base_url: str, category: bytes) -> bytes:
+        """The entry as a child of the feed's <feed> element, with its `category` line."""
+        made = self._made.get(id(entry))
+        if made is None:
+            document = _one_entry_feed(_feed_entry(entry, rule, base_url))
+            element = document[document.index(_ENTRY_START) : -len(_FEED_END)]
+            # The feed's own category: the entry's last one, a line of its own.
+            cut = element.rindex(b"\n" + category) + 1
+            made = self._made[id(entry)] = (entry, element[:cut], element[cut + len(category) :])
+        return made[1] + category + made[2]
+
+
+def render_entries(
+    rule: Rule,
+    entries: Sequence[PublicEntry],
+    base_url: str,
+    first_written: datetime,
+    *,
+    hubs: Sequence[str] = (),
+    json_alternate: bool = False,
+    cache: AtomCache | None = None,
+) -> bytes:
+    """The Atom document of one derived feed publishing `entries` (public.public_entries,
+    newest first). An entry that cannot be rendered is left out (and logged), never the feed."""
+    cache = cache if cache is not None else AtomCache()
+    category = _category_line(rule, base_url)
+    kept: list[PublicEntry] = []
+    elements: list[bytes] = []
+    for entry in entries:
+        try:
+            elements.append(cache.entry(entry, rule, base_url, category))
+        except Exception as e:  # one entry (say, text lxml refuses) must never stop the feed
+            skipped(entry.source_name, entry.key, e)
+            continue
+        kept.append(entry)
+    head = _head(_Head(rule, base_url, first_written, tuple(hubs), json_alternate), kept)
+    if not elements:
+        return head
+    return head[: -len(_FEED_END)] + b"".join(elements) + _FEED_END
 
 
 @dataclass(frozen=True)
@@ -121,7 +165,13 @@ class _Head:
     json_alternate: bool
 
 
-def _document(head: _Head, entries: Sequence[PublicEntry]) -> bytes:
+# How feedgen (lxml, pretty-printed) writes an entry inside a feed, and the feed's end.
+_ENTRY_START = b"  <entry>\n"
+_FEED_END = b"</feed>\n"
+
+
+def _head(head: _Head, entries: Sequence[PublicEntry]) -> bytes:
+    """The feed document without entries (render_entries puts them before </feed>)."""
     rule, base_url = head.rule, head.base_url
     self_url = feed_url(base_url, rule.slug)
     title = xml_text(rule.title).strip() or rule.slug
@@ -140,25 +190,37 @@ def _document(head: _Head, entries: Sequence[PublicEntry]) -> bytes:
     # The newest entry's time, never "now": re-rendering the same entries gives the same bytes.
     first_written = plausible_date(head.first_written) or EARLIEST_DATE
     fg.updated(max((e.updated for e in entries), default=first_written))
-    for entry in entries:
-        try:
-            fe = _feed_entry(entry, rule, base_url)
-        except Exception as e:  # one entry must never stop the feed
-            skipped(entry.source_name, entry.key, e)
-            continue
-        fg.add_entry(fe, order="append")
     # No xml-stylesheet: browsers are dropping XSLT; the feed's page is <slug>.html.
     document: bytes = fg.atom_str(pretty=True, encoding="UTF-8")
     return document
 
 
-def _renders_alone(entry: PublicEntry, head: _Head) -> bool:
-    try:
-        _feed_entry(entry, head.rule, head.base_url).atom_entry()
-    except Exception as e:
-        skipped(entry.source_name, entry.key, e)
-        return False
-    return True
+def _one_entry_feed(entry: FeedEntry) -> bytes:
+    """A minimal feed holding just this entry, as feedgen writes it."""
+    fg = FeedGenerator()
+    fg.id("urn:republisher:entry")
+    fg.title("entry")
+    fg.updated(EARLIEST_DATE)
+    fg.add_entry(entry, order="append")
+    document: bytes = fg.atom_str(pretty=True, encoding="UTF-8")
+    return document
+
+
+def _category_line(rule: Rule, base_url: str) -> bytes:
+    """The line of every entry of this feed that names the feed, as feedgen writes it."""
+    fe = FeedEntry()
+    fe.id("urn:republisher:category")
+    fe.title("category")
+    fe.updated(EARLIEST_DATE)
+    fe.content("category")
+    _feed_category(fe, rule, base_url)
+    document = _one_entry_feed(fe)
+    start = document.index(b"\n    <category ") + 1
+    return document[start : document.index(b"\n", start) + 1]
+
+
+def _feed_category(fe: FeedEntry, rule: Rule, base_url: str) -> None:
+    fe.category(term=rule.slug, scheme=base_url, label=xml_text(rule.title).strip() or rule.slug)
 
 
 def _feed_entry(entry: PublicEntry, rule: Rule, base_url: str) -> FeedEntry:
@@ -180,7 +242,7 @@ def _feed_entry(entry: PublicEntry, rule: Rule, base_url: str) -> FeedEntry:
         fe.content(entry.summary or html.escape(entry.title), type="html")
     for category in entry.categories:
         fe.category(term=category.term, scheme=category.scheme, label=category.label)
-    fe.category(term=rule.slug, scheme=base_url, label=xml_text(rule.title).strip() or rule.slug)
+    _feed_category(fe, rule, base_url)  # the last category: AtomCache relies on it
     fe.register_extension("republisher_source", _SourceElement, atom=True, rss=False)
     fe.republisher_source.source = entry.source
     fe.republisher_source.via = entry.via

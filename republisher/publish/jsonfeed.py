@@ -23,6 +23,14 @@ from republisher.routing.rules import Rule
 def render_json_feed(rule: Rule, stories: Sequence[Story], base_url: str, hubs: Sequence[str] = ()) -> bytes:
     """The JSON Feed document of one derived feed; `stories` newest first. A story that
     cannot be rendered is left out (and logged), never the feed."""
+    return render_json_entries(rule, public_entries(stories), base_url, hubs)
+
+
+def render_json_entries(
+    rule: Rule, entries: Sequence[PublicEntry], base_url: str, hubs: Sequence[str] = ()
+) -> bytes:
+    """The JSON Feed document of one derived feed publishing `entries` (public.public_entries,
+    newest first). An entry that cannot be rendered is left out (and logged), never the feed."""
     title = xml_text(rule.title).strip() or rule.slug
     document: dict[str, Any] = {
         "version": "https://jsonfeed.org/version/1.1",
@@ -35,7 +43,7 @@ def render_json_feed(rule: Rule, stories: Sequence[Story], base_url: str, hubs: 
     if hubs:
         document["hubs"] = [{"type": "WebSub", "url": hub} for hub in hubs]
     items = []
-    for entry in public_entries(stories):
+    for entry in entries:
         try:
             items.append(_item(entry, rule))
         except Exception as e:  # one entry must never stop the feed

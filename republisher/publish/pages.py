@@ -35,12 +35,16 @@ _HTML_FORBIDDEN = re.compile(
 
 def escape(value: str) -> str:
     """Text escaped for HTML, without the characters an HTML page may not carry."""
+    if value.isascii() and value.isprintable():  # the usual text: none of them (quick check)
+        return html.escape(value)
     return html.escape(_HTML_FORBIDDEN.sub("", xml_text(value)))
 
 
 def fragment(sanitized: str) -> str:
     """Sanitized HTML (public.public_entry's) made fit for a page: the characters XML
     allows and HTML does not are dropped; they are never part of a tag."""
+    if sanitized.isascii() and "\x7f" not in sanitized:  # the only such ASCII character
+        return sanitized
     return _HTML_FORBIDDEN.sub("", sanitized)
 
 
@@ -49,8 +53,9 @@ def time_element(when: datetime | None, *, date_only: bool = False) -> str:
     when = plausible_date(when)
     if when is None:
         return ""
-    shown = when.date().isoformat() if date_only else f"{when.date().isoformat()} {when:%H:%M} UTC"
-    return f'<time datetime="{when.date().isoformat()}T{when:%H:%M:%S}Z">{shown}</time>'
+    day, minute = when.date().isoformat(), f"{when.hour:02d}:{when.minute:02d}"  # strftime is slower
+    shown = day if date_only else f"{day} {minute} UTC"
+    return f'<time datetime="{day}T{minute}:{when.second:02d}Z">{shown}</time>'
 
 
 def carried(stories: Sequence[Story]) -> int:
@@ -147,8 +152,40 @@ def render_feed_page(
 ) -> bytes:
     """The page of one derived feed publishing `stories` (newest first): `routed` is the
     number of stored entries its rule takes; with `json`, its JSON Feed is offered too."""
+    return render_page_entries(
+        rule, public_entries(stories), base_url, routed=routed, represented=carried(stories), json=json
+    )
+
+
+class PageCache:
+    """The articles of one publish, each written once however many feed pages show it.
+    Known by the identity of the PublicEntry (public.PublicCache shares them), which is kept."""
+
+    def __init__(self) -> None:
+        self._made: dict[int, tuple[PublicEntry, str]] = {}
+
+    def article(self, n: int, entry: PublicEntry) -> str:
+        """The entry as the page's n-th article."""
+        made = self._made.get(id(entry))
+        if made is None:
+            made = self._made[id(entry)] = (entry, _article_body(entry))
+        return f'<article aria-labelledby="story-{n}">\n<h2 id="story-{n}">{made[1]}'
+
+
+def render_page_entries(
+    rule: Rule,
+    entries: Sequence[PublicEntry],
+    base_url: str,
+    *,
+    routed: int,
+    represented: int,
+    json: bool = False,
+    cache: PageCache | None = None,
+) -> bytes:
+    """The page of one derived feed showing `entries` (public.public_entries of its stories,
+    newest first), which stand for `represented` routed entries (carried(stories))."""
     e = escape
-    entries = public_entries(stories)
+    cache = cache if cache is not None else PageCache()
     title = xml_text(rule.title).strip() or rule.slug
     atom = feed_url(base_url, rule.slug)
     alternates = f'<link rel="alternate" type="application/atom+xml" title="{e(title)}" href="{e(atom)}">'
@@ -160,7 +197,7 @@ def render_feed_page(
             f'<p class="meta">As JSON Feed: <a href="{url}" type="application/feed+json">{url}</a></p>'
         )
     newest = time_element(max((entry.updated for entry in entries), default=None))
-    articles = "\n".join(_article(n, entry) for n, entry in enumerate(entries, 1))
+    articles = "\n".join(cache.article(n, entry) for n, entry in enumerate(entries, 1))
     page = _FEED_PAGE.format(
         version=e(__version__),
         title=e(title),
@@ -170,7 +207,7 @@ def render_feed_page(
         index=INDEX_PAGE,  # relative: the page works from disk and under any host name
         atom=e(atom),
         json_line=json_line,
-        count=story_count(len(entries), routed, carried(stories)),
+        count=story_count(len(entries), routed, represented),
         updated=f" · updated {newest}" if newest else "",
         articles=articles or "<p>No stories yet: they appear here when a source publishes one.</p>",
         project=e(PROJECT_URL),
@@ -178,7 +215,8 @@ def render_feed_page(
     return page.encode("utf-8")
 
 
-def _article(n: int, entry: PublicEntry) -> str:
+def _article_body(entry: PublicEntry) -> str:
+    """An article from its heading's text on: what follows `<h2 id="story-n">`."""
     e = escape
     heading = e(entry.title)
     if entry.link:
@@ -195,8 +233,7 @@ def _article(n: int, entry: PublicEntry) -> str:
     # The summary, else the content: either ends with the "Also carried by" line of a merged story.
     body = entry.summary or entry.content
     parts = [
-        f'<article aria-labelledby="story-{n}">',
-        f'<h2 id="story-{n}">{heading}</h2>',
+        f"{heading}</h2>",
         f'<p class="meta">{" · ".join(m for m in meta if m)}</p>',
         "" if body and "<img" in body else _thumbnail(entry.enclosures),
         f'<div class="summary">{fragment(body)}</div>' if body else "",

@@ -31,7 +31,11 @@ EARLIEST_DATE = datetime(text.EARLIEST_YEAR, 1, 1, tzinfo=UTC)
 
 def xml_text(value: str | None) -> str:
     """The text without the characters XML 1.0 cannot carry (lxml refuses them outright)."""
-    return text.XML_FORBIDDEN.sub("", value) if value else ""
+    if not value:
+        return ""
+    if value.isascii() and value.isprintable():  # the usual text: none of them (quick check)
+        return value
+    return text.XML_FORBIDDEN.sub("", value)
 
 
 _URL_UNSAFE = re.compile(r'[\x00-\x20"<>\\^`{|}\x7f]')
@@ -196,14 +200,31 @@ class PublicEntry:
     enclosures: tuple[Enclosure, ...] = ()  # public URLs, valid types and lengths only
 
 
-def public_entries(stories: Iterable[Story]) -> list[PublicEntry]:
+class PublicCache:
+    """The stories of one publish made public once each, however many feeds carry them.
+
+    Known by the identity of their stored entries, which the publish reads once each
+    (store.EntryCache) and never changes; the stories are kept, so no id is reused."""
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[int, ...], tuple[Story, PublicEntry]] = {}
+
+    def public_entry(self, story: Story) -> PublicEntry:
+        key = (id(story.entry), *(id(other) for other in story.also))
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = (story, public_entry(story))
+        return made[1]
+
+
+def public_entries(stories: Iterable[Story], cache: PublicCache | None = None) -> list[PublicEntry]:
     """Each story as published, in order. One that cannot be published is skipped and
     logged; so is one whose id an earlier one has (a feed never repeats an id)."""
     published: list[PublicEntry] = []
     ids: set[str] = set()
     for story in stories:
         try:
-            entry = public_entry(story)
+            entry = cache.public_entry(story) if cache is not None else public_entry(story)
         except Exception as e:  # one stored entry must never stop a publish
             skipped(story.entry.source, story.entry.key, e)
             continue
@@ -215,8 +236,6 @@ def public_entries(stories: Iterable[Story]) -> list[PublicEntry]:
     return published
 
 
-# Atom, JSON Feed and the index pages each ask for the same stories in one publish.
-@functools.lru_cache(maxsize=4096)
 def public_entry(story: Story) -> PublicEntry:
     """The story as published; raises when the entry cannot be published at all."""
     entry = dated(story.entry)

@@ -1,8 +1,7 @@
 """Publish: turn the store's routed entries into the files in output_dir.
 
-`plan` is pure: from the stories of each feed and the settings it computes every output
-file's bytes and the files that must go. `publish` reads the store, applies the plan
-(writing only files whose bytes changed, atomically) and records that the output is
+`publish` reads the store, renders the feeds that may have changed (render.py, pure),
+writes only files whose bytes changed, atomically, and records that the output is
 current. A publish is due when stored entries or routes changed, when a setting that
 shapes the output changed, when a file we publish has gone missing (or one an older
 version published, such as feed.xsl, is still there), or when a feed ages entries out
@@ -11,50 +10,59 @@ version published, such as feed.xsl, is still there), or when a feed ages entrie
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
+from republisher import __version__
 from republisher.config import Config
-from republisher.models import StoredEntry
-from republisher.publish.atom import render_feed
-from republisher.publish.files import remove_stale_temporaries, write_if_changed
-from republisher.publish.jsonfeed import render_json_feed
-from republisher.publish.pages import INDEX_PAGE, render_feed_page
-from republisher.publish.site import FeedSummary, feed_summary, render_html, render_opml
-from republisher.publish.stories import Story, merge_stories
+from republisher.publish.files import remove_stale_temporaries, writer
+from republisher.publish.pages import INDEX_PAGE
+from republisher.publish.render import (
+    MERGE_LOOKAHEAD,
+    FeedContent,
+    RenderCaches,
+    feed_stories,
+    index_files,
+    plan,
+    render_feed_files,
+    render_feeds,
+)
+from republisher.publish.site import FeedSummary, summary_from_json, summary_to_json
 from republisher.routing.rules import Rule, RuleSet
 from republisher.store.store import Store
+
+# What other modules know this module by (render.py holds them now).
+__all__ = [
+    "MERGE_LOOKAHEAD",
+    "FeedContent",
+    "RenderCaches",
+    "feed_stories",
+    "index_files",
+    "mark_unpublished",
+    "plan",
+    "publish",
+    "publish_due",
+    "render_feed_files",
+]
 
 log = logging.getLogger(__name__)
 
 UNPUBLISHED_KEY = "unpublished"  # "1" while stored changes are not yet in output_dir
 SETTINGS_KEY = "output_settings"  # fingerprint of the settings the output was written with
-MERGE_LOOKAHEAD = 3  # read this many times max_entries so that merged stories still fill the feed
 INDEX_FILES = ("index.opml", INDEX_PAGE)
 FEED_SUFFIXES = (".atom", ".html", ".json")  # what a derived feed publishes, .json only by choice
 # Files an older version published that this one does not: removed from output_dir.
 RETIRED_FILES = ("feed.xsl",)  # the XSLT view of the feeds, replaced by each feed's page
 
 
-@dataclass(frozen=True)
-class FeedContent:
-    """What one derived feed publishes now, as read from the store."""
-
-    rule: Rule
-    stories: list[Story]
-    routed: int  # entries routed to the feed in the store (before retention and merging)
-    first_written: datetime  # `updated` while the feed has no entries
-
-
 def output_files(config: Config, rules: RuleSet) -> list[str]:
     """Every file a publish writes into output_dir with these settings."""
-    suffixes = [s for s in FEED_SUFFIXES if s != ".json" or "json" in config.formats]
-    return [f"{rule.slug}{suffix}" for rule in rules.rules for suffix in suffixes] + list(INDEX_FILES)
+    return [name for rule in rules.rules for name in _feed_files(rule, config)] + list(INDEX_FILES)
 
 
 def settings_fingerprint(config: Config) -> str:
@@ -80,37 +88,14 @@ def publish_due(store: Store, config: Config, rules: RuleSet) -> bool:
     )
 
 
-def plan(feeds: Sequence[FeedContent], config: Config) -> dict[str, bytes]:
-    """Every output file's bytes. Pure: the same stories and settings give the same bytes."""
-    json_on = "json" in config.formats
-    documents: dict[str, bytes] = {}
-    summaries: list[FeedSummary] = []
-    for feed in feeds:
-        rule, stories = feed.rule, feed.stories
-        documents[f"{rule.slug}.atom"] = render_feed(
-            rule,
-            stories,
-            config.base_url,
-            feed.first_written,
-            hubs=config.websub_hubs,
-            json_alternate=json_on,
-        )
-        if json_on:
-            documents[f"{rule.slug}.json"] = render_json_feed(
-                rule, stories, config.base_url, config.websub_hubs
-            )
-        documents[f"{rule.slug}.html"] = render_feed_page(
-            rule, stories, config.base_url, routed=feed.routed, json=json_on
-        )
-        summaries.append(feed_summary(rule, stories, feed.routed, feed.first_written))
-    documents["index.opml"] = render_opml(summaries, config.base_url)
-    documents[INDEX_PAGE] = render_html(summaries, config.base_url, json=json_on)
-    return documents
-
-
 def publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tuple[list[str], list[str]]:
     """Write every output file whose bytes changed and remove the feeds that left.
-    Returns (written, removed) file names."""
+    Returns (written, removed) file names.
+
+    Only the feeds that may have changed are read and rendered: those whose routed entries
+    changed (the store notes them), whose rule, settings or code changed since they were
+    last published, that age entries out (max_age), or that lack a file. The others are
+    left as they are, and the index pages show them as last recorded."""
     out = config.output_dir
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)
@@ -125,23 +110,94 @@ def publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tupl
         for slug in gone_slugs:
             store.forget_feed(slug)
         first_written = {rule.slug: store.first_written(rule.slug, now) for rule in rules.rules}
-    counts = store.feed_counts()
-    feeds = [
-        FeedContent(
-            rule,
-            feed_stories(store, rule, config.max_entries, now),
-            counts.get(rule.slug, (0, None))[0],
-            first_written[rule.slug],
-        )
-        for rule in rules.rules
-    ]
-    written = [
-        name for name, document in plan(feeds, config).items() if write_if_changed(out / name, document)
-    ]
+    changed = store.changed_feeds()
+    recorded = store.published_records()
+    settings = settings_fingerprint(config)
+    inputs = {
+        rule.slug: _inputs_fingerprint(rule, settings, first_written[rule.slug]) for rule in rules.rules
+    }
+    summaries: dict[str, FeedSummary] = {}
+    for rule in rules.rules:
+        if rule.slug not in changed and not rule.max_age:
+            paths = [out / name for name in _feed_files(rule, config)]
+            if (summary := _unchanged(recorded.get(rule.slug), inputs[rule.slug], paths)) is not None:
+                summaries[rule.slug] = summary
+    todo = [rule for rule in rules.rules if rule.slug not in summaries]
+    with writer() as files:  # writes while the next feed renders
+        rendered = {s.slug: s for s in render_feeds(store, config, todo, first_written, now, files)}
+        summaries.update(rendered)
+        in_order = [summaries[rule.slug] for rule in rules.rules]
+        for name, document in index_files(in_order, config).items():
+            files.write(out / name, document)
+        written = [path.name for path in files.written()]
+    records = {
+        slug: json.dumps({"inputs": inputs[slug], "summary": summary_to_json(summary)})
+        for slug, summary in rendered.items()
+    }
+    # Only once every file is written: a crash before leaves the changes to publish again.
     with store.transaction():
+        store.published(records, changed)
         store.set_meta(UNPUBLISHED_KEY, "0")
-        store.set_meta(SETTINGS_KEY, settings_fingerprint(config))
+        store.set_meta(SETTINGS_KEY, settings)
     return written, removed
+
+
+def _feed_files(rule: Rule, config: Config) -> list[str]:
+    suffixes = [s for s in FEED_SUFFIXES if s != ".json" or "json" in config.formats]
+    return [f"{rule.slug}{suffix}" for suffix in suffixes]
+
+
+def _inputs_fingerprint(rule: Rule, settings: str, first_written: datetime) -> str:
+    """Changes with whatever shapes a feed's files besides its routed entries."""
+    inputs = {
+        "code": _code_fingerprint(),
+        "settings": settings,
+        "first_written": first_written.isoformat(),
+        "rule": [rule.slug, rule.title, rule.subtitle, rule.max_entries, rule.max_age, rule.merge_duplicates],
+    }
+    return hashlib.sha256(json.dumps(inputs).encode()).hexdigest()
+
+
+def _unchanged(record: str | None, inputs: str, files: list[Path]) -> FeedSummary | None:
+    """The summary recorded when the feed was last published from these inputs, if its
+    files are all still there; None when the feed must be rendered."""
+    if record is None or not all(path.is_file() for path in files):
+        return None
+    try:
+        recorded = json.loads(record)
+        if recorded["inputs"] != inputs:
+            return None
+        return summary_from_json(recorded["summary"])
+    except (ValueError, KeyError, TypeError):  # a record this version cannot read: render
+        return None
+
+
+def _read_code() -> bytes:
+    """This program's code, read when this module loads, that is, with the code that runs."""
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent.parent
+    try:
+        for path in sorted(package.rglob("*.py")):
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    except OSError:  # not installed as files: the version must do
+        digest.update(__version__.encode())
+    return digest.digest()
+
+
+_CODE = _read_code()
+
+
+@functools.cache
+def _code_fingerprint() -> str:
+    """A digest of this program's code and of the libraries that write its output: any
+    change to either renders every feed again."""
+    import importlib.metadata  # here: costly to import, and only a publish needs it
+
+    digest = hashlib.sha256(_CODE)
+    for library in ("feedgen", "lxml", "nh3"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            digest.update(f"{library} {importlib.metadata.version(library)}".encode())
+    return digest.hexdigest()
 
 
 def _remove_files(out: Path, names: list[str]) -> list[str]:
@@ -151,26 +207,6 @@ def _remove_files(out: Path, names: list[str]) -> list[str]:
             (out / name).unlink()
             removed.append(name)
     return removed
-
-
-def feed_stories(store: Store, rule: Rule, default_limit: int, now: datetime) -> list[Story]:
-    """The stories a derived feed publishes now: its retention, and one story per story."""
-    limit = rule.max_entries or default_limit
-    since = now - timedelta(seconds=rule.max_age) if rule.max_age else None
-    entries = _unique_ids(store.feed_entries(rule.slug, limit * MERGE_LOOKAHEAD, since))
-    return merge_stories(entries, merge=rule.merge_duplicates)[:limit]
-
-
-def _unique_ids(entries: list[StoredEntry]) -> list[StoredEntry]:
-    """One entry per Atom id: a store written by an older version may hold two sources'
-    entries under one id, and a feed must never repeat an id."""
-    seen: set[str] = set()
-    unique = []
-    for entry in entries:
-        if entry.atom_id not in seen:
-            seen.add(entry.atom_id)
-            unique.append(entry)
-    return unique
 
 
 def mark_unpublished(store: Store) -> None:

@@ -8,6 +8,7 @@ text XML cannot carry is dropped, links must be public http(s) URLs, dates RFC 3
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +18,7 @@ from xml.etree import ElementTree as ET
 from republisher import PROJECT_URL, __version__
 from republisher.publish.atom import feed_url, json_feed_url, page_url
 from republisher.publish.pages import STYLE, carried, escape, story_count, time_element
-from republisher.publish.public import public_entries, public_url, xml_text
+from republisher.publish.public import PublicEntry, public_entries, public_url, xml_text
 from republisher.publish.stories import Story
 from republisher.routing.rules import Rule
 from republisher.text import plausible_date
@@ -50,7 +51,13 @@ NEWEST_SHOWN = 5
 def feed_summary(rule: Rule, stories: Sequence[Story], routed: int, first_written: datetime) -> FeedSummary:
     """What the index pages show of one feed publishing `stories` (newest first): its
     entries made publishable as in the feed itself (those that cannot be are left out)."""
-    entries = public_entries(stories)
+    return summary_of_entries(rule, public_entries(stories), routed, carried(stories), first_written)
+
+
+def summary_of_entries(
+    rule: Rule, entries: Sequence[PublicEntry], routed: int, represented: int, first_written: datetime
+) -> FeedSummary:
+    """feed_summary, from the stories made public (`represented`: carried(stories))."""
     return FeedSummary(
         slug=rule.slug,
         title=rule.title,
@@ -59,7 +66,42 @@ def feed_summary(rule: Rule, stories: Sequence[Story], routed: int, first_writte
         in_feed=len(entries),
         updated=max((e.updated for e in entries), default=first_written),
         newest=tuple(Headline(e.title, e.link, e.published) for e in entries[:NEWEST_SHOWN]),
-        carried=carried(stories),
+        carried=represented,
+    )
+
+
+def summary_to_json(summary: FeedSummary) -> str:
+    """A summary as text to store, so that a feed left unchanged need not be read again."""
+    return json.dumps(
+        {
+            "slug": summary.slug,
+            "title": summary.title,
+            "subtitle": summary.subtitle,
+            "entries": summary.entries,
+            "in_feed": summary.in_feed,
+            "updated": summary.updated.isoformat() if summary.updated else None,
+            "newest": [[h.title, h.link, h.updated.isoformat()] for h in summary.newest],
+            "carried": summary.carried,
+        },
+        sort_keys=True,  # ASCII: any text, even a lone surrogate, stores as it reads back
+    )
+
+
+def summary_from_json(text: str) -> FeedSummary:
+    """summary_to_json, read back; ValueError, KeyError or TypeError when it is not one."""
+    raw = json.loads(text)
+    return FeedSummary(
+        slug=str(raw["slug"]),
+        title=str(raw["title"]),
+        subtitle=str(raw["subtitle"]),
+        entries=int(raw["entries"]),
+        in_feed=int(raw["in_feed"]),
+        updated=datetime.fromisoformat(raw["updated"]) if raw["updated"] else None,
+        newest=tuple(
+            Headline(str(title), None if link is None else str(link), datetime.fromisoformat(updated))
+            for title, link, updated in raw["newest"]
+        ),
+        carried=None if raw["carried"] is None else int(raw["carried"]),
     )
 
 

@@ -14,6 +14,8 @@ title or date is accepted, and an entry that cannot be dated is skipped and logg
 from __future__ import annotations
 
 import difflib
+import functools
+import itertools
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -49,9 +51,19 @@ class Story:
 # --- merging ----------------------------------------------------------------------------
 
 
+# An entry is merged in each feed it is routed to: the work on its link and title is kept
+# for the next feed, for links and title starts of bounded length (bounded memory).
+CACHED = 65536  # results kept
+LONGEST_CACHED_LINK = 2000
+
+
 def canonical_link(url: str) -> str:
     """The link with tracking parameters, fragment and scheme/host spelling set aside.
     Any string is accepted: what urllib cannot take apart is compared as given."""
+    return _cached_canonical_link(url) if len(url) <= LONGEST_CACHED_LINK else _canonical_link(url)
+
+
+def _canonical_link(url: str) -> str:
     url = url.strip()
     try:
         parts = urlsplit(url)
@@ -71,6 +83,9 @@ def canonical_link(url: str) -> str:
     return urlunsplit(("https", host, parts.path or "/", urlencode(query), ""))
 
 
+_cached_canonical_link = functools.lru_cache(maxsize=CACHED)(_canonical_link)
+
+
 def title_words(title: str) -> list[str]:
     """The folded words of the title's first TITLE_CHARS characters (so comparing two
     titles costs at most a constant); none for a title too short to merge on."""
@@ -80,21 +95,33 @@ def title_words(title: str) -> list[str]:
     return words if len(words) >= MIN_TITLE_WORDS else []
 
 
+Token = tuple[str, int]  # a word of a title and its occurrence number: ("eu", 1)
+
+
+@functools.lru_cache(maxsize=CACHED)
+def _title_tokens(title: str) -> tuple[list[str], frozenset[Token], tuple[Token, ...]]:
+    """title_words(title); those words as a set of tokens; the tokens sorted.
+    Called with the title's first TITLE_CHARS + 1 characters: all title_words reads."""
+    words = title_words(title)
+    seen: Counter[str] = Counter()
+    tokens = []
+    for word in words:
+        seen[word] += 1
+        tokens.append((word, seen[word]))
+    return words, frozenset(tokens), tuple(sorted(tokens))
+
+
 @dataclass(frozen=True)
 class _Title:
-    words: list[str]
-    tokens: frozenset[tuple[str, int]]  # the words as a set: (word, its occurrence number)
+    words: list[str]  # shared with _title_tokens' cache: never modified
+    tokens: frozenset[Token]  # the words as a set: (word, its occurrence number)
     when: datetime
+    ordered: tuple[Token, ...]  # the tokens, sorted
 
     @classmethod
     def of(cls, title: str, when: datetime) -> _Title:
-        words = title_words(title)
-        seen: Counter[str] = Counter()
-        tokens = []
-        for word in words:
-            seen[word] += 1
-            tokens.append((word, seen[word]))
-        return cls(words, frozenset(tokens), when)
+        words, tokens, ordered = _title_tokens(title[: TITLE_CHARS + 1])
+        return cls(words, tokens, when, ordered)
 
 
 def _same_title(a: _Title, b: _Title) -> bool:
@@ -125,20 +152,25 @@ class _TitleIndex:
     linear time."""
 
     def __init__(self, titles: Sequence[_Title]) -> None:
-        self.frequency = Counter(token for title in titles for token in title.tokens)
-        self.buckets: dict[tuple[str, int], list[int]] = {}
+        self.frequency = Counter(itertools.chain.from_iterable(title.tokens for title in titles))
+        self.buckets: dict[Token, list[int]] = {}
         self.added: list[tuple[_Title, int]] = []  # (title, its story's group), in order
 
-    def _prefix(self, title: _Title) -> list[tuple[str, int]]:
-        ordered = sorted(title.tokens, key=lambda t: (self.frequency[t], t))
+    def prefix(self, title: _Title) -> list[Token]:
+        """The tokens of the title that are indexed and looked up (none for a short title)."""
+        if not title.words:
+            return []
+        # By frequency, then by token: sorting the sorted tokens stably by frequency alone.
+        ordered = sorted(title.ordered, key=self.frequency.__getitem__)
         return ordered[: len(ordered) - int(_OVERLAP * len(ordered)) + 1]
 
-    def find(self, title: _Title) -> int | None:
-        """The group of the first earlier title near-identical to this one, if any."""
+    def find(self, title: _Title, prefix: list[Token]) -> int | None:
+        """The group of the first earlier title near-identical to this one, if any
+        (`prefix`: self.prefix(title))."""
         if not title.words:
             return None
         candidates: set[int] = set()
-        for token in self._prefix(title):
+        for token in prefix:
             for i in reversed(self.buckets.get(token, ())):
                 # Titles come newest first: the rest of the bucket is further away still.
                 if len(candidates) >= MAX_CANDIDATES or self.added[i][0].when - title.when > TITLE_WINDOW:
@@ -151,47 +183,84 @@ class _TitleIndex:
                 return group
         return None
 
-    def add(self, title: _Title, group: int) -> None:
+    def add(self, title: _Title, prefix: list[Token], group: int) -> None:
         if title.words:
-            for token in self._prefix(title):
+            for token in prefix:
                 self.buckets.setdefault(token, []).append(len(self.added))
             self.added.append((title, group))
 
 
-def merge_stories(entries: Sequence[StoredEntry], *, merge: bool = True) -> list[Story]:
+# An entry as merging needs it: its dates checked (dated), its canonical link, its title.
+_Keyed = tuple[StoredEntry, "str | None", _Title]
+
+
+def _keyed(entry: StoredEntry, merge: bool) -> _Keyed:
+    entry = dated(entry)
+    link = canonical_link(entry.data.link) if merge and entry.data.link else None
+    return entry, link, _Title.of(entry.data.title if merge else "", entry.sort_time)
+
+
+class MergeCache:
+    """What merging needs of each entry, worked out once per publish however many feeds
+    it is in. Known by the identity of the stored entry (store.EntryCache shares them),
+    which is kept, so no id is reused."""
+
+    def __init__(self) -> None:
+        self._keyed: dict[tuple[int, bool], tuple[StoredEntry, _Keyed | Exception]] = {}
+
+    def keyed(self, entry: StoredEntry, merge: bool) -> _Keyed | Exception:
+        made = self._keyed.get((id(entry), merge))
+        if made is None:
+            try:
+                result: _Keyed | Exception = _keyed(entry, merge)
+            except Exception as e:  # kept too: the entry is skipped in every feed
+                result = e
+            made = self._keyed[(id(entry), merge)] = (entry, result)
+        return made[1]
+
+
+def merge_stories(
+    entries: Sequence[StoredEntry], *, merge: bool = True, cache: MergeCache | None = None
+) -> list[Story]:
     """Group entries (newest first) into stories, newest first. An entry that cannot be
     dated or keyed is skipped and logged. With merge=False each entry is its own story."""
-    keyed: list[tuple[StoredEntry, str | None, _Title]] = []
+    cache = cache if cache is not None else MergeCache()
+    keyed: list[_Keyed] = []
     for entry in entries:
-        try:
-            entry = dated(entry)
-            link = canonical_link(entry.data.link) if merge and entry.data.link else None
-            keyed.append((entry, link, _Title.of(entry.data.title if merge else "", entry.sort_time)))
-        except Exception as e:  # one stored entry must never stop a publish
-            skipped(entry.source, entry.key, e)
+        result = cache.keyed(entry, merge)
+        if isinstance(result, Exception):  # one stored entry must never stop a publish
+            skipped(entry.source, entry.key, result)
+        else:
+            keyed.append(result)
     # Newest first, as the store gives them (a repaired date may have moved one): the
     # title index relies on it. Stable, so the store's order decides ties.
-    keyed.sort(key=lambda k: k[0].sort_time, reverse=True)
-    groups: list[list[StoredEntry]] = []
+    keyed.sort(key=lambda k: k[2].when, reverse=True)
+    groups: list[list[_Keyed]] = []
     by_link: dict[str, int] = {}
     titles = _TitleIndex([title for _, _, title in keyed])
-    for entry, link, title in keyed:
+    for item in keyed:
+        _, link, title = item
         index = by_link.get(link) if link else None
+        prefix = titles.prefix(title)
         if index is None:
-            index = titles.find(title)
+            index = titles.find(title, prefix)
         if index is None:
             index = len(groups)
             groups.append([])
-        groups[index].append(entry)
+        groups[index].append(item)
         if link:
             by_link.setdefault(link, index)
-        titles.add(title, index)
-    stories = []
+        titles.add(title, prefix, index)
+    stories: list[tuple[datetime, Story]] = []
     for group in groups:
-        earliest = min(group, key=lambda e: (e.first_seen, e.sort_time, e.source, e.key))
-        stories.append(Story(earliest, tuple(e for e in group if e is not earliest)))
+        earliest = group[0]
+        if len(group) > 1:
+            earliest = min(group, key=lambda k: (k[0].first_seen, k[2].when, k[0].source, k[0].key))
+        also = tuple(k[0] for k in group if k is not earliest)
+        stories.append((earliest[2].when, Story(earliest[0], also)))
     # Newest first by the published version's date (stable: ties keep the store's order).
-    return sorted(stories, key=lambda s: s.entry.sort_time, reverse=True)
+    stories.sort(key=lambda s: s[0], reverse=True)
+    return [story for _, story in stories]
 
 
 def skipped(source: str, key: str, error: Exception | str) -> None:

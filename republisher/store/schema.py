@@ -89,6 +89,30 @@ MIGRATIONS: tuple[str, ...] = (
     ), '');
     CREATE INDEX routes_by_time ON routes (slug, sort_time, source, key)
     """,
+    """
+    -- The derived feeds whose routed entries changed since they were last published: a
+    -- publish renders these (and those whose rule or settings changed), then forgets them.
+    CREATE TABLE changed_feeds (slug TEXT PRIMARY KEY);
+    -- What a feed was last published from (a fingerprint of its rule and the settings)
+    -- and what the index pages show of it, as JSON: an unchanged feed is not rendered.
+    ALTER TABLE feeds ADD COLUMN published TEXT;
+    -- Routes keyed by entry, without a rowid: one b-tree serves an entry's routes (the
+    -- primary key) and one a feed's newest (routes_by_time), where there were four to
+    -- update for every route stored.
+    CREATE TABLE routes_by_entry_key (
+        source TEXT NOT NULL,
+        key TEXT NOT NULL,
+        slug TEXT NOT NULL,
+        sort_time TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (source, key, slug),
+        FOREIGN KEY (source, key) REFERENCES entries (source, key) ON DELETE CASCADE
+    ) WITHOUT ROWID;
+    INSERT INTO routes_by_entry_key (source, key, slug, sort_time)
+        SELECT source, key, slug, sort_time FROM routes;
+    DROP TABLE routes;
+    ALTER TABLE routes_by_entry_key RENAME TO routes;
+    CREATE INDEX routes_by_time ON routes (slug, sort_time, source, key)
+    """,
 )
 
 

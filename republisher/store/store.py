@@ -23,21 +23,14 @@ from republisher.errors import StoreError
 from republisher.models import SourceMeta, SourceState, StoredEntry
 from republisher.store import codec
 from republisher.store.failures import reason as _reason
+from republisher.store.feeds import FeedRecords, Ping
 from republisher.store.schema import DB_NAME, MIGRATIONS, statements
 
-__all__ = ["DB_NAME", "MIGRATIONS", "EntryWrite", "Ping", "Store"]
+__all__ = ["DB_NAME", "MIGRATIONS", "EntryCache", "EntryWrite", "Ping", "Store"]
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Ping:
-    """A WebSub publish ping waiting to be sent."""
-
-    hub: str
-    topic: str
-    attempts: int  # failed so far
-    due: str  # next_try as stored: identifies this queueing of the ping
+CHECKPOINT_PAGES = 8192  # 32 MB of 4 KB pages
 
 
 @dataclass(frozen=True)
@@ -57,7 +50,7 @@ def _encodable(row: tuple[Any, ...]) -> tuple[Any, ...]:
     return row
 
 
-class Store:
+class Store(FeedRecords):
     """Entries, routes and per-source polling state in one SQLite file.
 
     `with Store.open(state_dir) as store:` closes it at the end."""
@@ -87,6 +80,9 @@ class Store:
             # cut may lose the last commits, never corrupt the file. FULL would fsync every
             # source's commit, which made cold polls of many sources wait on the disk.
             store._run("PRAGMA synchronous = NORMAL")
+            # Copy the log into the file every CHECKPOINT_PAGES pages rather than SQLite's 1000:
+            # a cold poll of many sources writes tens of MB, and each copy waits on the disk.
+            store._run(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
             store._run("PRAGMA foreign_keys = ON")
             store._migrate()
         except BaseException:
@@ -133,6 +129,28 @@ class Store:
     def transaction(self) -> _Transaction:
         """`with store.transaction():` commits on success, rolls back on error."""
         return _Transaction(self)
+
+    def begin(self) -> None:
+        """Start a transaction that `commit` or `roll_back` ends (see `transaction`)."""
+        # IMMEDIATE takes the write lock now, so two polls queue instead of deadlocking.
+        self._run("BEGIN IMMEDIATE", doing="cannot start a transaction")
+
+    def commit(self) -> None:
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.Error as e:
+            self.roll_back()
+            raise StoreError(str(self.path), _reason(e, "cannot commit")) from e
+
+    def roll_back(self) -> None:
+        # After some failures (a full disk, an I/O error) SQLite has already rolled the
+        # transaction back itself; a second ROLLBACK would fail and hide the real error.
+        if not self.db.in_transaction:
+            return
+        try:
+            self.db.execute("ROLLBACK")
+        except sqlite3.Error as e:  # the error that brought us here says more
+            log.warning("%s: cannot roll back: %s", self.path, e)
 
     # --- sources -------------------------------------------------------------
 
@@ -192,25 +210,40 @@ class Store:
                 log.warning("%s: entry %s of %s cannot be stored: %s", self.path, e.key, e.source, error)
                 continue
             route_rows.extend((e.source, e.key, slug, sort_time) for slug in sorted(set(w.routes)))
+        keys = [(row[0], row[1]) for row in entry_rows]
+        # The feeds a replaced version was in must be published again, as must its new ones.
         self._run_many(
-            "DELETE FROM routes WHERE source = ? AND key = ?", [(row[0], row[1]) for row in entry_rows]
+            "INSERT OR IGNORE INTO changed_feeds (slug) SELECT slug FROM routes WHERE source = ? AND key = ?",
+            keys,
         )
+        self._run_many("DELETE FROM routes WHERE source = ? AND key = ?", keys)
         self._run_many(
             """INSERT OR REPLACE INTO entries (source, key, atom_id, content_hash, first_seen,
                    changed_at, sort_time, data, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             entry_rows,
         )
         self._run_many("INSERT INTO routes (source, key, slug, sort_time) VALUES (?, ?, ?, ?)", route_rows)
+        self._mark_changed({row[2] for row in route_rows})
         return rejected
 
     def set_routes(self, source: str, key: str, routes: Iterable[str]) -> None:
-        """Replace an entry's routing results (call inside a transaction)."""
+        """Replace an entry's routing results (call inside a transaction). Routes that stay
+        the same are left alone, so that only the feeds an entry joins or leaves change."""
+        new = set(routes)
+        old = self.routes_of(source, key)
+        if new == old:
+            return
         self._run("DELETE FROM routes WHERE source = ? AND key = ?", (source, key))
         self._run_many(
             "INSERT INTO routes (source, key, slug, sort_time) "
             "SELECT source, key, ?, sort_time FROM entries WHERE source = ? AND key = ?",
-            [(slug, source, key) for slug in sorted(set(routes))],
+            [(slug, source, key) for slug in sorted(new)],
         )
+        self._mark_changed(old ^ new)
+
+    def _mark_changed(self, slugs: Iterable[str]) -> None:
+        """Note that these feeds' routed entries changed (see changed_feeds)."""
+        self._run_many("INSERT OR IGNORE INTO changed_feeds (slug) VALUES (?)", [(s,) for s in sorted(slugs)])
 
     def all_routes(self) -> dict[tuple[str, str], set[str]]:
         """(source, key) -> slugs of the feeds the entry is routed to."""
@@ -249,43 +282,60 @@ class Store:
         rows = self._run("SELECT slug FROM routes WHERE source = ? AND key = ?", (source, key))
         return {slug for (slug,) in rows}
 
-    def _entries(self, where: str, params: tuple[Any, ...]) -> list[StoredEntry]:
+    def _entries(
+        self, where: str, params: tuple[Any, ...], read: EntryCache | None = None
+    ) -> list[StoredEntry]:
+        """The entries the query selects, decoded; with `read`, each stored version is
+        decoded once and shared by every query given the same cache."""
         rows = self._run(
-            "SELECT e.source, e.key, e.atom_id, e.first_seen, e.changed_at, e.data, e.origin "
+            "SELECT e.source, e.key, e.atom_id, e.first_seen, e.changed_at, e.content_hash, e.data, e.origin "
             f"FROM entries e {where}",
             params,
         )
-        origins: dict[str, SourceMeta] = {}  # a source's entries mostly share one origin
+        # A source's entries mostly share one origin.
+        origins: dict[str, SourceMeta] = read.origins if read is not None else {}
+        decoded: dict[tuple[str, ...], StoredEntry] | None = read.entries if read is not None else None
         entries: list[StoredEntry] = []
-        for source, key, atom_id, first_seen, changed_at, data, origin in rows:
+        for source, key, atom_id, first_seen, changed_at, content_hash, data, origin in rows:
+            version = (source, key, atom_id, first_seen, changed_at, content_hash)
+            known = decoded.get(version) if decoded is not None else None
+            if known is not None:
+                entries.append(known)
+                continue
             try:
                 if origin not in origins:
                     origins[origin] = codec.origin_from_json(origin)
-                entries.append(
-                    StoredEntry(
-                        source=source,
-                        key=key,
-                        atom_id=atom_id,
-                        first_seen=datetime.fromisoformat(first_seen),
-                        changed_at=datetime.fromisoformat(changed_at),
-                        data=codec.entry_from_json(data),
-                        origin=origins[origin],
-                    )
+                entry = StoredEntry(
+                    source=source,
+                    key=key,
+                    atom_id=atom_id,
+                    first_seen=datetime.fromisoformat(first_seen),
+                    changed_at=datetime.fromisoformat(changed_at),
+                    data=codec.entry_from_json(data),
+                    origin=origins[origin],
                 )
             except (ValueError, TypeError, KeyError) as e:
                 # A row this version cannot read (written by an older one, or by hand) stays
                 # stored, but must never stop a publish or a reroute.
                 log.warning("%s: entry %s of %s cannot be read, skipped: %s", self.path, key, source, e)
+                continue
+            if decoded is not None:
+                decoded[version] = entry
+            entries.append(entry)
         return entries
 
-    def feed_entries(self, slug: str, limit: int, since: datetime | None = None) -> list[StoredEntry]:
-        """The newest `limit` entries routed to a derived feed (dated `since` or later), newest first."""
+    def feed_entries(
+        self, slug: str, limit: int, since: datetime | None = None, *, read: EntryCache | None = None
+    ) -> list[StoredEntry]:
+        """The newest `limit` entries routed to a derived feed (dated `since` or later), newest
+        first. A publish reads each entry for each of its feeds: `read` decodes it once."""
         # routes_by_time yields the slug's routes newest first, so this reads about `limit` rows
         # however many entries the feed ever had; atom_id only orders entries of equal dates.
         return self._entries(
             "JOIN routes r ON r.source = e.source AND r.key = e.key WHERE r.slug = ? AND r.sort_time >= ? "
             "ORDER BY r.sort_time DESC, e.atom_id LIMIT ?",
             (slug, codec.iso(since) or "", limit),
+            read,
         )
 
     def all_entries(self) -> list[StoredEntry]:
@@ -299,6 +349,11 @@ class Store:
             (id_or_link, id_or_link, id_or_link),
         )
 
+    def routed_count(self, slug: str) -> int:
+        """The number of entries routed to a derived feed."""
+        count: int = self._run("SELECT count(*) FROM routes WHERE slug = ?", (slug,))[0][0]
+        return count
+
     def feed_counts(self) -> dict[str, tuple[int, datetime | None]]:
         """slug -> (entries routed, newest entry's sort time)."""
         rows = self._run("SELECT slug, count(*), max(sort_time) FROM routes GROUP BY slug")
@@ -308,61 +363,15 @@ class Store:
         count: int = self._run("SELECT count(*) FROM entries")[0][0]
         return count
 
-    # --- derived feeds and metadata -------------------------------------------
 
-    def first_written(self, slug: str, now: datetime) -> datetime:
-        """When a derived feed was first written, recording `now` the first time."""
-        self._run("INSERT OR IGNORE INTO feeds (slug, first_written) VALUES (?, ?)", (slug, codec.iso(now)))
-        rows = self._run("SELECT first_written FROM feeds WHERE slug = ?", (slug,))
-        return datetime.fromisoformat(rows[0][0])
+class EntryCache:
+    """Entries already decoded: the `feed_entries` calls given the same cache share one
+    StoredEntry per stored version. Meant for the reads of one publish, which writes no
+    entry; a version is known by its key, times, id and content hash all the same."""
 
-    def known_feeds(self) -> set[str]:
-        return {row[0] for row in self._run("SELECT slug FROM feeds")}
-
-    def forget_feed(self, slug: str) -> None:
-        self._run("DELETE FROM feeds WHERE slug = ?", (slug,))
-        self._run("DELETE FROM routes WHERE slug = ?", (slug,))
-
-    def queue_pings(self, hubs: Iterable[str], topics: Iterable[str], now: datetime) -> None:
-        """Note that each hub must hear of each topic; a newer change restarts the retries."""
-        rows = [(hub, topic, codec.iso(now)) for hub in hubs for topic in topics]
-        self._run_many(
-            "INSERT OR REPLACE INTO websub_pending (hub, topic, attempts, next_try) VALUES (?, ?, 0, ?)", rows
-        )
-
-    def due_pings(self, now: datetime) -> list[Ping]:
-        """The pings due now."""
-        rows = self._run(
-            "SELECT hub, topic, attempts, next_try FROM websub_pending WHERE next_try <= ? ORDER BY next_try",
-            (codec.iso(now),),
-        )
-        return [Ping(hub, topic, attempts, due) for hub, topic, attempts, due in rows]
-
-    def ping_done(self, ping: Ping) -> None:
-        """Forget a ping that was sent, unless a newer change queued it again meanwhile."""
-        self._run(
-            "DELETE FROM websub_pending WHERE hub = ? AND topic = ? AND next_try = ? AND attempts = ?",
-            (ping.hub, ping.topic, ping.due, ping.attempts),
-        )
-
-    def ping_failed(self, ping: Ping, next_try: datetime | None, error: str) -> None:
-        """Record a failed ping; with no next_try it is given up. A ping queued again
-        meanwhile (a newer change) is left as it is."""
-        if next_try is None:
-            self.ping_done(ping)
-            return
-        self._run(
-            "UPDATE websub_pending SET attempts = ?, next_try = ?, last_error = ? "
-            "WHERE hub = ? AND topic = ? AND next_try = ? AND attempts = ?",
-            (ping.attempts + 1, codec.iso(next_try), error, ping.hub, ping.topic, ping.due, ping.attempts),
-        )
-
-    def get_meta(self, key: str) -> str | None:
-        rows = self._run("SELECT value FROM meta WHERE key = ?", (key,))
-        return rows[0][0] if rows else None
-
-    def set_meta(self, key: str, value: str) -> None:
-        self._run("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, ...], StoredEntry] = {}
+        self.origins: dict[str, SourceMeta] = {}
 
 
 class _Transaction:
@@ -370,28 +379,12 @@ class _Transaction:
         self.store = store
 
     def __enter__(self) -> None:
-        # IMMEDIATE takes the write lock now, so two polls queue instead of deadlocking.
-        self.store._run("BEGIN IMMEDIATE", doing="cannot start a transaction")
+        self.store.begin()
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
     ) -> None:
         if kind is not None:
-            self._roll_back()  # and the error in the block goes on, unmasked
+            self.store.roll_back()  # and the error in the block goes on, unmasked
             return
-        try:
-            self.store.db.execute("COMMIT")
-        except sqlite3.Error as e:
-            self._roll_back()
-            raise StoreError(str(self.store.path), _reason(e, "cannot commit")) from e
-
-    def _roll_back(self) -> None:
-        db = self.store.db
-        # After some failures (a full disk, an I/O error) SQLite has already rolled the
-        # transaction back itself; a second ROLLBACK would fail and hide the real error.
-        if not db.in_transaction:
-            return
-        try:
-            db.execute("ROLLBACK")
-        except sqlite3.Error as e:  # the error that brought us here says more
-            log.warning("%s: cannot roll back: %s", self.store.path, e)
+        self.store.commit()

@@ -1,0 +1,123 @@
+"""Sources whose fetches complete together are stored in one transaction, but a source is
+committed as soon as no other fetch is waiting: a slow fetch never holds back what is
+stored, and a failure loses only the batch being written, which the next poll redoes."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from conftest import TEST_RULES
+
+from republisher.config import SourceConfig
+from republisher.errors import StoreError
+from republisher.models import FetchResult, SourceState
+from republisher.poll import cycle
+from republisher.poll.decide import Fetched
+from republisher.routing.router import Router
+from republisher.routing.rules import load_rules
+from republisher.sources.parse import parse_feed
+from republisher.sources.prepare import prepare_feed
+from republisher.store.store import DB_NAME, Store
+
+NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
+RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>{name}</title>
+<link>https://{name}.example/</link><description>d</description>
+<item><title>Sanctions story from {name}</title><link>https://{name}.example/1</link></item>
+</channel></rss>"""
+
+
+def fetched(name: str) -> Fetched:
+    url = f"https://{name}.example/rss"
+    body = RSS.format(name=name).encode()
+    feed = prepare_feed(parse_feed(body, url), name, Router(load_rules(TEST_RULES).rules))
+    return Fetched(
+        SourceConfig(name, url, 1800.0), FetchResult(url, 200, body), feed, f"hash-{name}", status=200
+    )
+
+
+def committed(state_dir: Path) -> set[str]:
+    """The sources whose entries another connection sees: committed ones."""
+    with sqlite3.connect(state_dir / DB_NAME) as db:
+        return {row[0] for row in db.execute("SELECT DISTINCT source FROM entries")}
+
+
+class Scripted:
+    """Fetch results in a given order, each followed by whether another one is ready; before
+    handing out the next one, notes what a second connection sees committed."""
+
+    def __init__(self, state_dir: Path, script: list[tuple[Fetched, bool]]) -> None:
+        self.state_dir = state_dir
+        self.script = script
+        self.waiting = False
+        self.seen: list[set[str]] = []  # committed before each result was handed out
+
+    def __iter__(self) -> Iterator[Fetched]:
+        for result, then_ready in self.script:
+            self.seen.append(committed(self.state_dir))
+            self.waiting = then_ready
+            yield result
+
+    def ready(self) -> bool:
+        return self.waiting
+
+
+def store_all(tmp_path: Path, script: list[tuple[Fetched, bool]]) -> tuple[Scripted, int]:
+    fetches = Scripted(tmp_path, script)
+    commits = 0
+    with Store.open(tmp_path) as store:
+        real = store.commit
+
+        def counted() -> None:
+            nonlocal commits
+            commits += 1
+            real()
+
+        store.commit = counted  # type: ignore[method-assign]
+        states: dict[str, SourceState] = {}
+        cycle._store_all(store, fetches, states, NOW, lambda: 0.0)  # type: ignore[arg-type]
+    return fetches, commits
+
+
+def test_fetches_ready_together_share_a_transaction(tmp_path: Path) -> None:
+    script = [(fetched("a"), True), (fetched("b"), True), (fetched("c"), False), (fetched("d"), False)]
+    fetches, commits = store_all(tmp_path, script)
+    assert commits == 2 + 1  # a, b and c together; d alone; the quiet states at the end
+    assert fetches.seen == [set(), set(), set(), {"a", "b", "c"}]
+    assert committed(tmp_path) == {"a", "b", "c", "d"}
+
+
+def test_a_source_is_committed_before_waiting_for_the_next(tmp_path: Path) -> None:
+    script = [(fetched("a"), False), (fetched("b"), False)]
+    fetches, _ = store_all(tmp_path, script)
+    assert fetches.seen == [set(), {"a"}]
+
+
+def test_a_long_batch_is_committed_after_batch_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cycle, "BATCH_SECONDS", 0.0)  # every source has been open long enough
+    script = [(fetched("a"), True), (fetched("b"), True), (fetched("c"), False)]
+    fetches, commits = store_all(tmp_path, script)
+    assert fetches.seen == [set(), {"a"}, {"a", "b"}]
+    assert commits == 3 + 1
+
+
+def test_a_failure_loses_only_the_open_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = Store.put_entries
+
+    def failing(store: Store, writes: object) -> list[str]:
+        if any(w.entry.source == "c" for w in writes):  # type: ignore[attr-defined]
+            raise StoreError("republisher.sqlite3", "disk full")
+        return real(store, writes)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Store, "put_entries", failing)
+    script = [(fetched("a"), False), (fetched("b"), True), (fetched("c"), True)]
+    with pytest.raises(StoreError):
+        store_all(tmp_path, script)
+    assert committed(tmp_path) == {"a"}  # b shared c's transaction: the next poll fetches it again
+    with Store.open(tmp_path) as store:
+        assert set(store.source_states()) == {"a"}
