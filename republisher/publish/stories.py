@@ -51,10 +51,10 @@ class Story:
 # --- merging ----------------------------------------------------------------------------
 
 
-# An entry is merged in each feed it is routed to: the work on its link and title is kept
-# for the next feed, for links and title starts of bounded length (bounded memory).
-CACHED = 65536  # results kept
-LONGEST_CACHED_LINK = 2000
+# A publish keys each entry once (MergeCache); these keep the work on links and titles for
+# the next publish of a long-running process, within bounded memory (a few MB).
+CACHED = 4096  # results kept
+LONGEST_CACHED_LINK = 500
 
 
 def canonical_link(url: str) -> str:
