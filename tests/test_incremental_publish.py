@@ -122,6 +122,21 @@ def test_nothing_changed_renders_nothing(two_sources: Project, rendered: list[st
     assert published(project) == before
 
 
+def test_a_poll_answered_304_renders_nothing(
+    project: Project, feed_server: FeedServer, rendered: list[str]
+) -> None:
+    headers = {"ETag": '"v1"'}
+    feed_server.routes["/a"] = Response(200, rss("a", (1, "Sanctions on officials")), headers)
+    feed_server.routes["/b"] = Response(200, rss("b", (1, "Surveillance cameras in camps")), headers)
+    project.write_config({"a": feed_server.url("/a"), "b": feed_server.url("/b")})
+    assert poll(project) == 0
+    before = published(project)
+    rendered.clear()
+    assert poll(project) == 0  # every server answers 304 Not Modified
+    assert rendered == []
+    assert published(project) == before
+
+
 def test_a_deleted_file_brings_back_only_its_feed(two_sources: Project, rendered: list[str]) -> None:
     project = two_sources
     before = published(project)

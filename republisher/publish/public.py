@@ -39,13 +39,22 @@ def xml_text(value: str | None) -> str:
 
 
 _URL_UNSAFE = re.compile(r'[\x00-\x20"<>\\^`{|}\x7f]')
+
+
+def _url_chars(also_excluded: str) -> str:
+    """A regex class of the printable ASCII characters a URL may carry as they are, but for
+    these; listed, where a negated class over all of Unicode took 10 ms to compile."""
+    allowed = (chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"<>\\^`{|}' + also_excluded)
+    return "[" + "".join(re.escape(c) for c in allowed) + "]"
+
+
 # An ASCII http(s) URL with a plain host name, no user:password@, only characters allowed
 # in a URL and whole %-escapes: public_url would keep it unchanged (given a valid port).
 _PLAIN_URL = re.compile(
     r"https?://[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?(?::(\d{1,5}))?"
-    r"(?:/(?:[^\x00-\x20\"<>\\^`{|}\x7f-\U0010ffff%?#]|%[0-9A-Fa-f]{2})*)?"
-    r"(\?(?:[^\x00-\x20\"<>\\^`{|}\x7f-\U0010ffff%#]|%[0-9A-Fa-f]{2})*)?"
-    r"(?:#(?:[^\x00-\x20\"<>\\^`{|}\x7f-\U0010ffff%]|%[0-9A-Fa-f]{2})*)?\Z"
+    rf"(?:/(?:{_url_chars('%?#')}|%[0-9A-Fa-f]{{2}})*)?"
+    rf"(\?(?:{_url_chars('%#')}|%[0-9A-Fa-f]{{2}})*)?"
+    rf"(?:#(?:{_url_chars('%')}|%[0-9A-Fa-f]{{2}})*)?\Z"
 )
 _IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s\"<>\\^`{|}]+\Z")
 
