@@ -36,8 +36,9 @@ from email.utils import format_datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from sample_text import sample_paragraphs
+
 REPO = Path(__file__).resolve().parent.parent
-SEED = next((REPO.parent / "shared" / "seeds").glob("*.txt"), None)
 CONNECTIONS = 16
 PREFIX = "/feeds/"
 SLUG = "bench"
@@ -70,16 +71,9 @@ end
 """
 
 
-def seed_paragraphs() -> list[str]:
-    if SEED is None:
-        return ["Sanctions on officials and forced labour in cotton supply chains. " * 4]
-    text = SEED.read_text(encoding="utf-8")
-    return [p.strip() for p in text.split("\n\n") if len(p.strip()) > 80]
-
-
 def source_feed(items: int) -> bytes:
-    """An RSS source of `items` items built from the seed articles."""
-    paragraphs = seed_paragraphs()
+    """An RSS source of `items` items built from the bundled sample's paragraphs."""
+    paragraphs = sample_paragraphs()
     start = datetime(2021, 3, 1, tzinfo=UTC)
     parts = []
     for i in range(items):
