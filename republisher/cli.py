@@ -25,7 +25,7 @@ from republisher.publish.publisher import feed_stories
 from republisher.publish.stories import Story
 from republisher.routing.check import check_rules
 from republisher.routing.match import Item, Verdict, judge_all
-from republisher.routing.review import format_review, review
+from republisher.routing.review import find_rule, format_review, review
 from republisher.routing.rules import RuleSet, load_rules
 from republisher.routing.suggest import format_suggestions, suggest
 from republisher.sources.fetch import Limits, fetch
@@ -320,6 +320,7 @@ def _place_in_feed(entry: StoredEntry, stories: Sequence[Story]) -> str:
 
 def cmd_review(config: Config, args: argparse.Namespace) -> int:
     rules = _rules(config)
+    find_rule(args.slug, rules.rules)  # a mistyped name fails before the whole store is read
     entries, in_feed = _store_for_editing(config, args.slug)
     print("\n".join(format_review(review(args.slug, rules.rules, entries, in_feed, max(args.limit, 1)))))
     return EXIT_OK
@@ -327,6 +328,7 @@ def cmd_review(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_suggest(config: Config, args: argparse.Namespace) -> int:
     rules = _rules(config)
+    find_rule(args.slug, rules.rules)  # a mistyped name fails before the whole store is read
     entries, in_feed = _store_for_editing(config, args.slug)
     print(
         "\n".join(format_suggestions(suggest(args.slug, rules.rules, entries, in_feed, max(args.limit, 1))))
