@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import logging
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -109,7 +110,7 @@ def publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tupl
     with store.transaction():
         for slug in gone_slugs:
             store.forget_feed(slug)
-        first_written = {rule.slug: store.first_written(rule.slug, now) for rule in rules.rules}
+        first_written = store.first_written_all(rules.slugs, now)
     changed = store.changed_feeds()
     recorded = store.published_records()
     settings = settings_fingerprint(config)
@@ -117,10 +118,11 @@ def publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tupl
         rule.slug: _inputs_fingerprint(rule, settings, first_written[rule.slug]) for rule in rules.rules
     }
     summaries: dict[str, FeedSummary] = {}
+    present = _files_in(out)  # one listing, where a check per file cost a stat each
     for rule in rules.rules:
         if rule.slug not in changed and not rule.max_age:
-            paths = [out / name for name in _feed_files(rule, config)]
-            if (summary := _unchanged(recorded.get(rule.slug), inputs[rule.slug], paths)) is not None:
+            files_there = all(name in present for name in _feed_files(rule, config))
+            if (summary := _unchanged(recorded.get(rule.slug), inputs[rule.slug], files_there)) is not None:
                 summaries[rule.slug] = summary
     todo = [rule for rule in rules.rules if rule.slug not in summaries]
     with writer() as files:  # writes while the next feed renders
@@ -149,25 +151,42 @@ def _feed_files(rule: Rule, config: Config) -> list[str]:
 
 def _inputs_fingerprint(rule: Rule, settings: str, first_written: datetime) -> str:
     """Changes with whatever shapes a feed's files besides its routed entries."""
+    shape = (rule.slug, rule.title, rule.subtitle, rule.max_entries, rule.max_age, rule.merge_duplicates)
+    return _fingerprint(shape, settings, first_written.isoformat())
+
+
+@functools.lru_cache(maxsize=4096)  # every publish asks again for every feed
+def _fingerprint(shape: tuple[object, ...], settings: str, first_written: str) -> str:
     inputs = {
         "code": _code_fingerprint(),
         "settings": settings,
-        "first_written": first_written.isoformat(),
-        "rule": [rule.slug, rule.title, rule.subtitle, rule.max_entries, rule.max_age, rule.merge_duplicates],
+        "first_written": first_written,
+        "rule": list(shape),
     }
     return hashlib.sha256(json.dumps(inputs).encode()).hexdigest()
 
 
-def _unchanged(record: str | None, inputs: str, files: list[Path]) -> FeedSummary | None:
+def _files_in(folder: Path) -> set[str]:
+    """The names of the regular files in the folder (symbolic links to one included)."""
+    with os.scandir(folder) as listing:
+        return {entry.name for entry in listing if entry.is_file()}
+
+
+def _unchanged(record: str | None, inputs: str, files_there: bool) -> FeedSummary | None:
     """The summary recorded when the feed was last published from these inputs, if its
     files are all still there; None when the feed must be rendered."""
-    if record is None or not all(path.is_file() for path in files):
+    if record is None or not files_there:
         return None
+    recorded = _read_record(record)
+    return recorded[1] if recorded is not None and recorded[0] == inputs else None
+
+
+@functools.lru_cache(maxsize=4096)  # every publish reads every feed's record
+def _read_record(record: str) -> tuple[str, FeedSummary] | None:
+    """(inputs, summary) of a record `publish` wrote; None for one this version cannot read."""
     try:
         recorded = json.loads(record)
-        if recorded["inputs"] != inputs:
-            return None
-        return summary_from_json(recorded["summary"])
+        return str(recorded["inputs"]), summary_from_json(recorded["summary"])
     except (ValueError, KeyError, TypeError):  # a record this version cannot read: render
         return None
 

@@ -122,23 +122,63 @@ def render_feeds(
     now: datetime,
     files: Writer,
 ) -> list[FeedSummary]:
-    """Read, render and hand to `files` each of these feeds; their summaries, in order."""
+    """Read, render and hand to `files` each of these feeds; their summaries, in order.
+
+    The feeds are read a batch at a time, each batch in one go before any is rendered: an
+    entry in several feeds of the batch is fetched once, and no query waits on the threads
+    writing files (each query lets them take the interpreter)."""
     caches = RenderCaches()
     summaries = []
-    for rule in rules:
+    for batch in _batches(rules, config.max_entries):
         if caches.entries() > CACHED_ENTRIES:  # bounded memory, whatever the feeds hold
             caches = RenderCaches()
-        feed = FeedContent(
+        for feed in _read_feeds(store, batch, config.max_entries, now, first_written, caches):
+            documents, summary = render_feed_files(feed, config, caches)
+            for name, document in documents.items():
+                files.write(config.output_dir / name, document)
+            summaries.append(summary)
+    return summaries
+
+
+def _batches(rules: Sequence[Rule], default_limit: int) -> list[list[Rule]]:
+    """The rules in order, in batches reading at most about CACHED_ENTRIES / 2 entries."""
+    batches: list[list[Rule]] = [[]]
+    rows = 0
+    for rule in rules:
+        wanted = (rule.max_entries or default_limit) * MERGE_LOOKAHEAD
+        if batches[-1] and rows + wanted > CACHED_ENTRIES // 2:
+            batches.append([])
+            rows = 0
+        batches[-1].append(rule)
+        rows += wanted
+    return [batch for batch in batches if batch]
+
+
+def _read_feeds(
+    store: Store,
+    rules: Sequence[Rule],
+    default_limit: int,
+    now: datetime,
+    first_written: dict[str, datetime],
+    caches: RenderCaches,
+) -> list[FeedContent]:
+    """What each of these feeds publishes now (see feed_stories)."""
+    wanted = [_wanted(rule, default_limit, now) for rule in rules]
+    reads = [
+        (rule.slug, limit * MERGE_LOOKAHEAD, since)
+        for rule, (limit, since) in zip(rules, wanted, strict=True)
+    ]
+    entries = store.feeds_entries(reads, caches.read)
+    counts = store.routed_counts([rule.slug for rule in rules])
+    return [
+        FeedContent(
             rule,
-            feed_stories(store, rule, config.max_entries, now, read=caches.read, merged=caches.merged),
-            store.routed_count(rule.slug),
+            _stories(read, rule, limit, caches.merged),
+            counts.get(rule.slug, 0),
             first_written[rule.slug],
         )
-        documents, summary = render_feed_files(feed, config, caches)
-        for name, document in documents.items():
-            files.write(config.output_dir / name, document)
-        summaries.append(summary)
-    return summaries
+        for rule, read, (limit, _) in zip(rules, entries, wanted, strict=True)
+    ]
 
 
 def feed_stories(
@@ -152,10 +192,20 @@ def feed_stories(
 ) -> list[Story]:
     """The stories a derived feed publishes now: its retention, and one story per story.
     (`read`, `merged`: what this publish already did for entries of other feeds.)"""
+    limit, since = _wanted(rule, default_limit, now)
+    return _stories(
+        store.feed_entries(rule.slug, limit * MERGE_LOOKAHEAD, since, read=read), rule, limit, merged
+    )
+
+
+def _wanted(rule: Rule, default_limit: int, now: datetime) -> tuple[int, datetime | None]:
+    """(stories published, oldest date kept) of a feed."""
     limit = rule.max_entries or default_limit
-    since = now - timedelta(seconds=rule.max_age) if rule.max_age else None
-    entries = _unique_ids(store.feed_entries(rule.slug, limit * MERGE_LOOKAHEAD, since, read=read))
-    return merge_stories(entries, merge=rule.merge_duplicates, cache=merged)[:limit]
+    return limit, (now - timedelta(seconds=rule.max_age) if rule.max_age else None)
+
+
+def _stories(entries: list[StoredEntry], rule: Rule, limit: int, merged: MergeCache | None) -> list[Story]:
+    return merge_stories(_unique_ids(entries), merge=rule.merge_duplicates, cache=merged)[:limit]
 
 
 def _unique_ids(entries: list[StoredEntry]) -> list[StoredEntry]:

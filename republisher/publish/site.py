@@ -8,6 +8,7 @@ text XML cannot carry is dropped, links must be public http(s) URLs, dates RFC 3
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -113,25 +114,41 @@ def headlines(stories: Sequence[Story]) -> tuple[Headline, ...]:
 
 def render_opml(feeds: Sequence[FeedSummary], base_url: str, title: str = "republisher feeds") -> bytes:
     """OPML 2.0 with one rss outline per derived feed."""
+    dates = [d for f in feeds if (d := plausible_date(f.updated))]
+    # RFC 822, as OPML 2.0 asks; format_datetime is locale-independent, strftime is not.
+    modified = format_datetime(max(dates), usegmt=True) if dates else None
+    outlines = tuple((f.slug, f.title, f.subtitle) for f in feeds)
+    document = _opml(outlines, base_url, title, modified is not None)
+    return (
+        document.replace(_MODIFIED, _MODIFIED.replace(_DATE, modified.encode()), 1) if modified else document
+    )
+
+
+# Written where dateModified goes, then replaced: the rest of index.opml changes only with the
+# feeds' names, so a long-running process renders it once, however often the date moves.
+_DATE = b"republisher-date-modified"
+_MODIFIED = b"<dateModified>" + _DATE + b"</dateModified>"
+
+
+@functools.lru_cache(maxsize=8)
+def _opml(outlines: tuple[tuple[str, str, str], ...], base_url: str, title: str, dated: bool) -> bytes:
     opml = ET.Element("opml", version="2.0")
     head = ET.SubElement(opml, "head")
     ET.SubElement(head, "title").text = xml_text(title)
-    dates = [d for f in feeds if (d := plausible_date(f.updated))]
-    if dates:
-        # RFC 822, as OPML 2.0 asks; format_datetime is locale-independent, strftime is not.
-        ET.SubElement(head, "dateModified").text = format_datetime(max(dates), usegmt=True)
+    if dated:
+        ET.SubElement(head, "dateModified").text = _DATE.decode()
     ET.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
     body = ET.SubElement(opml, "body")
-    for feed in feeds:
+    for slug, feed_title, subtitle in outlines:
         ET.SubElement(
             body,
             "outline",
             type="rss",
-            text=xml_text(feed.title),
-            title=xml_text(feed.title),
-            description=xml_text(feed.subtitle),
-            xmlUrl=feed_url(base_url, feed.slug),
-            htmlUrl=page_url(base_url, feed.slug),  # the feed's own alternate link: its page
+            text=xml_text(feed_title),
+            title=xml_text(feed_title),
+            description=xml_text(subtitle),
+            xmlUrl=feed_url(base_url, slug),
+            htmlUrl=page_url(base_url, slug),  # the feed's own alternate link: its page
         )
     ET.indent(opml)
     document: bytes = ET.tostring(opml, encoding="utf-8", xml_declaration=True)
@@ -175,17 +192,7 @@ def render_html(
     With `json`, each feed's JSON Feed version is advertised and linked too.
     """
     e = escape
-    alternates = "\n".join(
-        f'<link rel="alternate" type="application/atom+xml" title="{e(f.title)}" '
-        f'href="{e(feed_url(base_url, f.slug))}">'
-        + (
-            f'\n<link rel="alternate" type="application/feed+json" title="{e(f.title)} (JSON Feed)" '
-            f'href="{e(json_feed_url(base_url, f.slug))}">'
-            if json
-            else ""
-        )
-        for f in feeds
-    )
+    alternates = "\n".join(_alternates(f, base_url, json) for f in feeds)
     sections = "\n".join(_section(f, base_url, json) for f in feeds) or "<p>No feeds are configured yet.</p>"
     page = _PAGE.format(
         title=e(title),
@@ -198,6 +205,24 @@ def render_html(
     return page.encode("utf-8")
 
 
+# A publish renders index.html from every feed's summary, and most are unchanged since the
+# last one: a long-running process keeps what each summary gave (the functions are pure).
+CACHED_FEEDS = 4096
+
+
+@functools.lru_cache(maxsize=CACHED_FEEDS)
+def _alternates(f: FeedSummary, base_url: str, json: bool) -> str:
+    e = escape
+    atom = f'<link rel="alternate" type="application/atom+xml" title="{e(f.title)}" href="{e(feed_url(base_url, f.slug))}">'
+    if not json:
+        return atom
+    return (
+        f'{atom}\n<link rel="alternate" type="application/feed+json" title="{e(f.title)} (JSON Feed)" '
+        f'href="{e(json_feed_url(base_url, f.slug))}">'
+    )
+
+
+@functools.lru_cache(maxsize=CACHED_FEEDS)
 def _section(feed: FeedSummary, base_url: str, json: bool = False) -> str:
     e = escape
     url = e(feed_url(base_url, feed.slug))

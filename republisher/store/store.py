@@ -9,10 +9,11 @@ what to do (a damaged file, a full disk), never as a bare sqlite3 error.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,8 +21,9 @@ from types import TracebackType
 from typing import Any
 
 from republisher.errors import StoreError
-from republisher.models import SourceMeta, SourceState, StoredEntry
+from republisher.models import SourceState, StoredEntry
 from republisher.store import codec
+from republisher.store.entries import EntryCache, EntryReads
 from republisher.store.failures import reason as _reason
 from republisher.store.feeds import FeedRecords, Ping
 from republisher.store.schema import DB_NAME, MIGRATIONS, statements
@@ -31,6 +33,10 @@ __all__ = ["DB_NAME", "MIGRATIONS", "EntryCache", "EntryWrite", "Ping", "Store"]
 log = logging.getLogger(__name__)
 
 CHECKPOINT_PAGES = 8192  # 32 MB of 4 KB pages
+# SQLite's page cache, in KB (SQLite's default is 2 MB): a cold poll's inserts land all over
+# the route indexes, and a cache that holds their hot pages spares rereading them. Allocated
+# only as pages are used.
+CACHE_KB = 32_768
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,7 @@ def _encodable(row: tuple[Any, ...]) -> tuple[Any, ...]:
     return row
 
 
-class Store(FeedRecords):
+class Store(FeedRecords, EntryReads):
     """Entries, routes and per-source polling state in one SQLite file.
 
     `with Store.open(state_dir) as store:` closes it at the end."""
@@ -84,6 +90,7 @@ class Store(FeedRecords):
             # a cold poll of many sources writes tens of MB, and each copy waits on the disk.
             store._run(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
             store._run("PRAGMA foreign_keys = ON")
+            store._run(f"PRAGMA cache_size = -{CACHE_KB}")
             store._migrate()
         except BaseException:
             db.close()
@@ -125,6 +132,19 @@ class Store(FeedRecords):
                 for statement in statements(MIGRATIONS[number]):
                     self._run(statement, doing=doing)
                 self._run(f"PRAGMA user_version = {number + 1}", doing=doing)
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """`with store.snapshot():` the reads in the block see one state of the store, whatever
+        other processes commit meanwhile (inside a transaction, that one's)."""
+        if self.db.in_transaction:
+            yield
+            return
+        self._run("BEGIN", doing="cannot start a read")
+        try:
+            yield
+        finally:
+            self.roll_back()  # nothing was written: ending the read is all it does
 
     def transaction(self) -> _Transaction:
         """`with store.transaction():` commits on success, rolls back on error."""
@@ -181,10 +201,11 @@ class Store(FeedRecords):
         """Store new or changed entries and their routes (call inside a transaction).
 
         A write that cannot be encoded (a naive date, text that is not UTF-8) is left out
-        and the others are stored: returns one line per write left out, naming it and why."""
+        and the others are stored: returns one line per write left out, naming it and why.
+        Of two writes of one entry, the later is stored."""
         origins: dict[int, str] = {}  # the entries of one feed share one SourceMeta
-        entry_rows: list[tuple[Any, ...]] = []
-        route_rows: list[tuple[str, str, str, str]] = []
+        entry_rows: dict[tuple[str, str], tuple[Any, ...]] = {}
+        routes: dict[tuple[str, str], tuple[str, ...]] = {}
         rejected: list[str] = []
         for w in writes:
             e = w.entry
@@ -192,7 +213,6 @@ class Store(FeedRecords):
                 origin = origins.get(id(e.origin))
                 if origin is None:
                     origin = origins[id(e.origin)] = codec.origin_to_json(e.origin)
-                sort_time = e.sort_time.isoformat()
                 row = (
                     e.source,
                     e.key,
@@ -200,31 +220,55 @@ class Store(FeedRecords):
                     w.content_hash,
                     e.first_seen.isoformat(),
                     e.changed_at.isoformat(),
-                    sort_time,
+                    e.sort_time.isoformat(),
                     codec.entry_to_json(e.data),
                     origin,
                 )
-                entry_rows.append(_encodable(row))
+                entry_rows[(e.source, e.key)] = _encodable(row)
             except (ValueError, TypeError, OverflowError) as error:
                 rejected.append(f"{e.key}: cannot be stored ({error})")
                 log.warning("%s: entry %s of %s cannot be stored: %s", self.path, e.key, e.source, error)
                 continue
-            route_rows.extend((e.source, e.key, slug, sort_time) for slug in sorted(set(w.routes)))
-        keys = [(row[0], row[1]) for row in entry_rows]
-        # The feeds a replaced version was in must be published again, as must its new ones.
+            routes[(e.source, e.key)] = tuple(sorted(set(w.routes)))
+        # Only an entry stored before has routes to forget, and its feeds must be published
+        # again, as must its new ones: a new entry (most of a poll's) costs no lookups.
+        stored = sorted(self._stored_keys(entry_rows))
         self._run_many(
             "INSERT OR IGNORE INTO changed_feeds (slug) SELECT slug FROM routes WHERE source = ? AND key = ?",
-            keys,
+            stored,
         )
-        self._run_many("DELETE FROM routes WHERE source = ? AND key = ?", keys)
+        self._run_many("DELETE FROM routes WHERE source = ? AND key = ?", stored)
+        # An upsert changes a stored row in place, where INSERT OR REPLACE deleted it (and
+        # its index entries) first. In key order: the b-tree pages are written in turn.
         self._run_many(
-            """INSERT OR REPLACE INTO entries (source, key, atom_id, content_hash, first_seen,
-                   changed_at, sort_time, data, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            entry_rows,
+            """INSERT INTO entries (source, key, atom_id, content_hash, first_seen, changed_at,
+                   sort_time, data, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (source, key) DO UPDATE SET atom_id = excluded.atom_id,
+                   content_hash = excluded.content_hash, first_seen = excluded.first_seen,
+                   changed_at = excluded.changed_at, sort_time = excluded.sort_time,
+                   data = excluded.data, origin = excluded.origin""",
+            [entry_rows[k] for k in sorted(entry_rows)],
         )
-        self._run_many("INSERT INTO routes (source, key, slug, sort_time) VALUES (?, ?, ?, ?)", route_rows)
-        self._mark_changed({row[2] for row in route_rows})
+        self._run_many(
+            "INSERT INTO routes (source, key, slug, sort_time) VALUES (?, ?, ?, ?)",
+            [(*k, slug, entry_rows[k][6]) for k in sorted(routes) for slug in routes[k]],
+        )
+        self._mark_changed({slug for slugs in routes.values() for slug in slugs})
         return rejected
+
+    def _stored_keys(self, keys: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The (source, key) pairs that name a stored entry: one query per source."""
+        by_source: dict[str, list[str]] = {}
+        for source, key in keys:
+            by_source.setdefault(source, []).append(key)
+        stored: list[tuple[str, str]] = []
+        for source, wanted in by_source.items():
+            rows = self._run(
+                "SELECT key FROM entries WHERE source = ? AND key IN (SELECT value FROM json_each(?))",
+                (source, json.dumps(wanted)),
+            )
+            stored += [(source, key) for (key,) in rows]
+        return stored
 
     def set_routes(self, source: str, key: str, routes: Iterable[str]) -> None:
         """Replace an entry's routing results (call inside a transaction). Routes that stay
@@ -272,87 +316,23 @@ class Store(FeedRecords):
             owners.setdefault(atom_id, (source, key))
         return owners
 
-    def find_by_title(self, fragment: str) -> list[StoredEntry]:
-        """Entries whose title contains the fragment, ignoring case."""
-        pattern = "%" + fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        return self._entries("WHERE json_extract(e.data, '$.title') LIKE ? ESCAPE '\\'", (pattern,))
-
     def routes_of(self, source: str, key: str) -> set[str]:
         """Slugs of the derived feeds the entry is routed to."""
         rows = self._run("SELECT slug FROM routes WHERE source = ? AND key = ?", (source, key))
         return {slug for (slug,) in rows}
 
-    def _entries(
-        self, where: str, params: tuple[Any, ...], read: EntryCache | None = None
-    ) -> list[StoredEntry]:
-        """The entries the query selects, decoded; with `read`, each stored version is
-        decoded once and shared by every query given the same cache."""
-        rows = self._run(
-            "SELECT e.source, e.key, e.atom_id, e.first_seen, e.changed_at, e.content_hash, e.data, e.origin "
-            f"FROM entries e {where}",
-            params,
-        )
-        # A source's entries mostly share one origin.
-        origins: dict[str, SourceMeta] = read.origins if read is not None else {}
-        decoded: dict[tuple[str, ...], StoredEntry] | None = read.entries if read is not None else None
-        entries: list[StoredEntry] = []
-        for source, key, atom_id, first_seen, changed_at, content_hash, data, origin in rows:
-            version = (source, key, atom_id, first_seen, changed_at, content_hash)
-            known = decoded.get(version) if decoded is not None else None
-            if known is not None:
-                entries.append(known)
-                continue
-            try:
-                if origin not in origins:
-                    origins[origin] = codec.origin_from_json(origin)
-                entry = StoredEntry(
-                    source=source,
-                    key=key,
-                    atom_id=atom_id,
-                    first_seen=datetime.fromisoformat(first_seen),
-                    changed_at=datetime.fromisoformat(changed_at),
-                    data=codec.entry_from_json(data),
-                    origin=origins[origin],
-                )
-            except (ValueError, TypeError, KeyError) as e:
-                # A row this version cannot read (written by an older one, or by hand) stays
-                # stored, but must never stop a publish or a reroute.
-                log.warning("%s: entry %s of %s cannot be read, skipped: %s", self.path, key, source, e)
-                continue
-            if decoded is not None:
-                decoded[version] = entry
-            entries.append(entry)
-        return entries
-
-    def feed_entries(
-        self, slug: str, limit: int, since: datetime | None = None, *, read: EntryCache | None = None
-    ) -> list[StoredEntry]:
-        """The newest `limit` entries routed to a derived feed (dated `since` or later), newest
-        first. A publish reads each entry for each of its feeds: `read` decodes it once."""
-        # routes_by_time yields the slug's routes newest first, so this reads about `limit` rows
-        # however many entries the feed ever had; atom_id only orders entries of equal dates.
-        return self._entries(
-            "JOIN routes r ON r.source = e.source AND r.key = e.key WHERE r.slug = ? AND r.sort_time >= ? "
-            "ORDER BY r.sort_time DESC, e.atom_id LIMIT ?",
-            (slug, codec.iso(since) or "", limit),
-            read,
-        )
-
-    def all_entries(self) -> list[StoredEntry]:
-        """Every stored entry (for rerouting)."""
-        return self._entries("ORDER BY e.source, e.key", ())
-
-    def find_entries(self, id_or_link: str) -> list[StoredEntry]:
-        """Entries whose atom id, guid or link is the given string."""
-        return self._entries(
-            "WHERE e.atom_id = ? OR json_extract(e.data, '$.guid') = ? OR json_extract(e.data, '$.link') = ?",
-            (id_or_link, id_or_link, id_or_link),
-        )
-
     def routed_count(self, slug: str) -> int:
         """The number of entries routed to a derived feed."""
         count: int = self._run("SELECT count(*) FROM routes WHERE slug = ?", (slug,))[0][0]
         return count
+
+    def routed_counts(self, slugs: Iterable[str]) -> dict[str, int]:
+        """slug -> routed_count, for those of these feeds that have routed entries."""
+        rows = self._run(
+            "SELECT slug, count(*) FROM routes WHERE slug IN (SELECT value FROM json_each(?)) GROUP BY slug",
+            (json.dumps(sorted(set(slugs))),),
+        )
+        return {slug: n for slug, n in rows}
 
     def feed_counts(self) -> dict[str, tuple[int, datetime | None]]:
         """slug -> (entries routed, newest entry's sort time)."""
@@ -362,16 +342,6 @@ class Store(FeedRecords):
     def entry_count(self) -> int:
         count: int = self._run("SELECT count(*) FROM entries")[0][0]
         return count
-
-
-class EntryCache:
-    """Entries already decoded: the `feed_entries` calls given the same cache share one
-    StoredEntry per stored version. Meant for the reads of one publish, which writes no
-    entry; a version is known by its key, times, id and content hash all the same."""
-
-    def __init__(self) -> None:
-        self.entries: dict[tuple[str, ...], StoredEntry] = {}
-        self.origins: dict[str, SourceMeta] = {}
 
 
 class _Transaction:

@@ -1,0 +1,149 @@
+"""Reading stored entries back as models: a part of Store (store.py), kept apart for size.
+Every statement goes through Store._run.
+
+A publish reads the newest entries of every derived feed, and an entry is in several
+feeds: with an EntryCache, each stored version's columns are fetched and decoded once,
+and a feed's query reads only the versions' keys and times (see feed_entries).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from republisher.models import SourceMeta, StoredEntry
+from republisher.store import codec
+
+log = logging.getLogger(__name__)
+
+# What tells one stored version of an entry from another: source, key, atom_id,
+# first_seen, changed_at, content_hash, as stored.
+Version = tuple[str, ...]
+_VERSION_COLUMNS = "e.source, e.key, e.atom_id, e.first_seen, e.changed_at, e.content_hash"
+# A feed's newest entries (slug, since, limit): routes_by_time yields the slug's routes newest
+# first, so this reads about `limit` rows however many entries the feed ever had; atom_id
+# only orders entries of equal dates.
+_NEWEST = (
+    "JOIN routes r ON r.source = e.source AND r.key = e.key WHERE r.slug = ? AND r.sort_time >= ? "
+    "ORDER BY r.sort_time DESC, e.atom_id LIMIT ?"
+)
+
+
+class EntryCache:
+    """Entries already decoded: the `feed_entries` calls given the same cache share one
+    StoredEntry per stored version. Meant for the reads of one publish, which writes no
+    entry; a version is known by its key, times, id and content hash all the same."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, ...], StoredEntry] = {}
+        self.origins: dict[str, SourceMeta] = {}
+
+
+class EntryReads:
+    """Store's methods that read entries (Store provides _run, snapshot and path)."""
+
+    path: Path
+
+    def _run(self, sql: str, params: Sequence[Any] = (), doing: str = "SQLite error") -> list[Any]:
+        raise NotImplementedError
+
+    def snapshot(self) -> contextlib.AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def feed_entries(
+        self, slug: str, limit: int, since: datetime | None = None, *, read: EntryCache | None = None
+    ) -> list[StoredEntry]:
+        """The newest `limit` entries routed to a derived feed (dated `since` or later), newest
+        first. A publish reads each entry for each of its feeds: `read` decodes it once."""
+        if read is None:
+            return self._entries(_NEWEST, (slug, codec.iso(since) or "", limit))
+        return self.feeds_entries([(slug, limit, since)], read)[0]
+
+    def feeds_entries(
+        self, feeds: Sequence[tuple[str, int, datetime | None]], read: EntryCache
+    ) -> list[list[StoredEntry]]:
+        """feed_entries of each (slug, limit, since), from one state of the store. Each feed's
+        versions are listed first (keys and times only), then the versions not in `read` yet
+        are fetched and decoded, all in one query: an entry in several feeds is read once."""
+        with self.snapshot():
+            listed: list[list[Version]] = [
+                [
+                    tuple(row)
+                    for row in self._run(
+                        f"SELECT {_VERSION_COLUMNS} FROM entries e {_NEWEST}",
+                        (slug, codec.iso(since) or "", limit),
+                    )
+                ]
+                for slug, limit, since in feeds
+            ]
+            missing = {(v[0], v[1]) for versions in listed for v in versions if v not in read.entries}
+            if missing:
+                # (source, key) pairs as one JSON parameter, however many.
+                self._entries(
+                    "WHERE (e.source, e.key) IN "
+                    "(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))",
+                    (json.dumps(sorted(missing)),),
+                    read,
+                )
+        # A version that cannot be read was logged and is left out, as _entries does.
+        return [[e for v in versions if (e := read.entries.get(v)) is not None] for versions in listed]
+
+    def all_entries(self) -> list[StoredEntry]:
+        """Every stored entry (for rerouting)."""
+        return self._entries("ORDER BY e.source, e.key", ())
+
+    def find_entries(self, id_or_link: str) -> list[StoredEntry]:
+        """Entries whose atom id, guid or link is the given string."""
+        return self._entries(
+            "WHERE e.atom_id = ? OR json_extract(e.data, '$.guid') = ? OR json_extract(e.data, '$.link') = ?",
+            (id_or_link, id_or_link, id_or_link),
+        )
+
+    def find_by_title(self, fragment: str) -> list[StoredEntry]:
+        """Entries whose title contains the fragment, ignoring case."""
+        pattern = "%" + fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return self._entries("WHERE json_extract(e.data, '$.title') LIKE ? ESCAPE '\\'", (pattern,))
+
+    def _entries(
+        self, where: str, params: tuple[Any, ...], read: EntryCache | None = None
+    ) -> list[StoredEntry]:
+        """The entries the query selects, decoded; with `read`, each stored version is
+        decoded once and shared by every query given the same cache."""
+        rows = self._run(f"SELECT {_VERSION_COLUMNS}, e.data, e.origin FROM entries e {where}", params)
+        return list(self._decoded(rows, read))
+
+    def _decoded(self, rows: Iterable[Sequence[Any]], read: EntryCache | None) -> Iterator[StoredEntry]:
+        # A source's entries mostly share one origin.
+        origins: dict[str, SourceMeta] = read.origins if read is not None else {}
+        decoded: dict[tuple[str, ...], StoredEntry] | None = read.entries if read is not None else None
+        for source, key, atom_id, first_seen, changed_at, content_hash, data, origin in rows:
+            version = (source, key, atom_id, first_seen, changed_at, content_hash)
+            known = decoded.get(version) if decoded is not None else None
+            if known is not None:
+                yield known
+                continue
+            try:
+                if origin not in origins:
+                    origins[origin] = codec.origin_from_json(origin)
+                entry = StoredEntry(
+                    source=source,
+                    key=key,
+                    atom_id=atom_id,
+                    first_seen=datetime.fromisoformat(first_seen),
+                    changed_at=datetime.fromisoformat(changed_at),
+                    data=codec.entry_from_json(data),
+                    origin=origins[origin],
+                )
+            except (ValueError, TypeError, KeyError) as e:
+                # A row this version cannot read (written by an older one, or by hand) stays
+                # stored, but must never stop a publish or a reroute.
+                log.warning("%s: entry %s of %s cannot be read, skipped: %s", self.path, key, source, e)
+                continue
+            if decoded is not None:
+                decoded[version] = entry
+            yield entry

@@ -1,0 +1,110 @@
+"""The store's batched reads and writes for a publish: many feeds' newest entries in one
+go, each entry's columns fetched once; a poll's writes that check only what they must."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from republisher.models import EntryData, SourceMeta, StoredEntry
+from republisher.publish.site import FeedSummary, render_opml
+from republisher.store.store import EntryCache, EntryWrite, Store
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+ORIGIN = SourceMeta("S", "https://s.example/", "https://s.example/rss", None, None)
+
+
+def entry(key: str, title: str = "T", minutes: int = 0, source: str = "src") -> StoredEntry:
+    when = NOW - timedelta(minutes=minutes)
+    data = EntryData(guid=key, title=title, link=None, summary="<p>x</p>", content=None, author=None)
+    return StoredEntry(source, key, f"https://s.example/{key}", when, when, data, ORIGIN)
+
+
+def put(store: Store, *writes: tuple[StoredEntry, tuple[str, ...]]) -> list[str]:
+    with store.transaction():
+        return store.put_entries(EntryWrite(e, f"hash-{e.data.title}", routes) for e, routes in writes)
+
+
+def test_feeds_entries_gives_what_feed_entries_gives(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as store:
+        put(
+            store,
+            (entry("a", minutes=1), ("one", "two")),
+            (entry("b", minutes=2), ("two",)),
+            (entry("c", minutes=3), ("one", "three")),
+        )
+        wanted = [
+            ("one", 10, None),
+            ("two", 1, None),
+            ("three", 10, NOW - timedelta(minutes=2)),
+            ("none", 5, None),
+        ]
+        together = store.feeds_entries(wanted, EntryCache())
+        apart = [store.feed_entries(slug, limit, since) for slug, limit, since in wanted]
+        assert [[e.key for e in feed] for feed in together] == [["a", "c"], ["a"], [], []]
+        assert together == apart
+
+
+def test_a_cached_version_is_not_fetched_again(tmp_path: Path) -> None:
+    """Only the versions the cache lacks are read: the row of a cached one could even be
+    unreadable now and the cached entry is still used (an uncached read skips it)."""
+    with Store.open(tmp_path) as store:
+        put(store, (entry("a", minutes=1), ("one", "two")), (entry("b", minutes=2), ("two",)))
+        read = EntryCache()
+        (one,) = store.feeds_entries([("one", 10, None)], read)
+        with store.transaction():  # same version (key, times, id, hash), data no longer JSON
+            store._run("UPDATE entries SET data = 'not json' WHERE key = 'a'")
+        (two,) = store.feeds_entries([("two", 10, None)], read)
+        assert [e.key for e in two] == ["a", "b"]
+        assert two[0] is one[0]
+        assert [e.key for e in store.feed_entries("two", 10)] == ["b"]  # no cache: a is unreadable
+
+
+def test_a_new_version_is_fetched_with_the_same_cache(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as store:
+        put(store, (entry("a"), ("one",)))
+        read = EntryCache()
+        assert store.feeds_entries([("one", 10, None)], read)[0][0].data.title == "T"
+        put(store, (entry("a", "T2"), ("one",)))
+        assert store.feeds_entries([("one", 10, None)], read)[0][0].data.title == "T2"
+
+
+def test_the_later_of_two_writes_of_one_entry_is_stored(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as store:
+        assert put(store, (entry("a", "first"), ("one",)), (entry("a", "second"), ("two",))) == []
+        assert store.routes_of("src", "a") == {"two"}
+        assert [e.data.title for e in store.feed_entries("two", 10)] == ["second"]
+        assert store.feed_entries("one", 10) == []
+        assert store.entry_count() == 1
+
+
+def test_replacing_an_entry_marks_its_old_and_new_feeds(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as store:
+        put(store, (entry("a"), ("one",)), (entry("b"), ("one",)))
+        with store.transaction():
+            store.published({}, store.changed_feeds())
+        put(store, (entry("a", "T2"), ("two",)), (entry("new"), ("three",)))
+        assert store.changed_feeds() == {"one", "two", "three"}
+        assert store.routes_of("src", "a") == {"two"}
+        assert store.routed_counts(["one", "two", "three", "four"]) == {"one": 1, "two": 1, "three": 1}
+
+
+def test_first_written_of_many_feeds_at_once(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as store, store.transaction():
+        assert store.first_written("old", NOW) == NOW
+        later = NOW + timedelta(days=1)
+        assert store.first_written_all(["old", "new"], later) == {"old": NOW, "new": later}
+
+
+def test_index_opml_follows_the_newest_date_whatever_was_rendered_before() -> None:
+    def summary(updated: datetime) -> FeedSummary:
+        return FeedSummary("one", "One", "Sub", 1, 1, updated, ())
+
+    first = render_opml([summary(NOW)], "https://x.example/")
+    second = render_opml([summary(NOW + timedelta(days=1))], "https://x.example/")
+    assert b"<dateModified>Sat, 28 Nov 2026 12:00:00 GMT</dateModified>" in first
+    assert b"<dateModified>Sun, 29 Nov 2026 12:00:00 GMT</dateModified>" in second
+    assert first.replace(b"Sat, 28", b"Sun, 29") == second
+    assert b"dateModified" not in render_opml(
+        [FeedSummary("one", "One", "Sub", 0, 0, None, ())], "https://x.example/"
+    )
