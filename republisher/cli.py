@@ -3,34 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from republisher import __version__, text
-from republisher.config import Config, default_config_path, load_config
-from republisher.daemon import http as serve
-from republisher.daemon import loop as service
+from republisher import __version__
 from republisher.errors import ConfigError, FetchError, ParseError, RepublisherError
-from republisher.models import StoredEntry
-from republisher.poll import cycle
-from republisher.poll.reroute import reroute_and_publish
-from republisher.poll.status import format_status, status_document
-from republisher.publish import websub
-from republisher.publish.publisher import feed_stories
-from republisher.publish.stories import Story
-from republisher.routing.check import check_rules
-from republisher.routing.match import Item, Verdict, judge_all
-from republisher.routing.review import find_rule, format_review, review
-from republisher.routing.rules import RuleSet, load_rules
-from republisher.routing.suggest import format_suggestions, suggest
-from republisher.sources.fetch import Limits, fetch
-from republisher.sources.workers import parse_pool
-from republisher.store.store import Store
+
+# Each command imports what it needs when it runs: importing every command's libraries
+# (the scheduler, the HTTP server, feedparser, feedgen, ...) would cost every command,
+# even `--version`, a few hundred milliseconds.
+if TYPE_CHECKING:
+    from republisher.config import Config
+    from republisher.models import StoredEntry
+    from republisher.publish.stories import Story
+    from republisher.routing.match import Verdict
+    from republisher.routing.rules import RuleSet
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -140,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `republisher` console script."""
     args = build_parser().parse_args(argv)
     _setup_logging(args)
+    from republisher.config import default_config_path, load_config
+
     path = args.config or default_config_path()
     try:
         if not path.exists():
@@ -148,9 +142,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             raise ConfigError([f"{path}: config file not found ({hint})"])
         if args.command == "run":
-            return service.run(path)
+            from republisher.daemon import loop
+
+            return loop.run(path)
         if args.command == "serve":
-            return serve.serve(load_config(path))
+            from republisher.daemon import http
+
+            return http.serve(load_config(path))
         return _COMMANDS[args.command](load_config(path), args)
     except ConfigError as e:
         for problem in e.problems:
@@ -193,10 +191,15 @@ def _now() -> datetime:
 
 
 def _rules(config: Config) -> RuleSet:
+    from republisher.routing.rules import load_rules
+
     return load_rules(config.rules_dir, [s.name for s in config.sources])
 
 
 def cmd_poll(config: Config, args: argparse.Namespace) -> int:
+    from republisher.poll import cycle
+    from republisher.publish import websub
+
     if args.source and config.source(args.source) is None:
         raise ConfigError([f"{config.path}: --source: no source named {args.source!r}"])
     report = cycle.poll_once(config, _rules(config), _now(), force=args.force, only=args.source)
@@ -234,6 +237,8 @@ def _print_files(config: Config, written: Sequence[str], removed: Sequence[str])
 
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
+    from republisher.routing.check import check_rules
+
     rules, failures = check_rules(config)
     total = sum(len(r.examples) for r in rules.rules)
     for failure in failures:
@@ -251,6 +256,10 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_route(config: Config, args: argparse.Namespace) -> int:
+    from republisher import text
+    from republisher.sources.fetch import Limits, fetch
+    from republisher.sources.workers import parse_pool
+
     rules = _rules(config)
     target = args.feed
     path = Path(target)
@@ -273,6 +282,10 @@ def cmd_route(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_explain(config: Config, args: argparse.Namespace) -> int:
+    from republisher.publish.publisher import feed_stories
+    from republisher.routing.match import Item, judge_all
+    from republisher.store.store import Store
+
     rules = _rules(config)
     now = _now()
     with Store.open(config.state_dir) as store:
@@ -319,6 +332,8 @@ def _place_in_feed(entry: StoredEntry, stories: Sequence[Story]) -> str:
 
 
 def cmd_review(config: Config, args: argparse.Namespace) -> int:
+    from republisher.routing.review import find_rule, format_review, review
+
     rules = _rules(config)
     find_rule(args.slug, rules.rules)  # a mistyped name fails before the whole store is read
     entries, in_feed = _store_for_editing(config, args.slug)
@@ -327,6 +342,9 @@ def cmd_review(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_suggest(config: Config, args: argparse.Namespace) -> int:
+    from republisher.routing.review import find_rule
+    from republisher.routing.suggest import format_suggestions, suggest
+
     rules = _rules(config)
     find_rule(args.slug, rules.rules)  # a mistyped name fails before the whole store is read
     entries, in_feed = _store_for_editing(config, args.slug)
@@ -338,6 +356,8 @@ def cmd_suggest(config: Config, args: argparse.Namespace) -> int:
 
 def _store_for_editing(config: Config, slug: str) -> tuple[list[StoredEntry], set[tuple[str, str]]]:
     """Every stored entry, and the (source, key) of those the store routes to `slug`."""
+    from republisher.store.store import Store
+
     with Store.open(config.state_dir) as store:
         entries = store.all_entries()
         in_feed = {entry for entry, slugs in store.all_routes().items() if slug in slugs}
@@ -345,6 +365,8 @@ def _store_for_editing(config: Config, slug: str) -> tuple[list[StoredEntry], se
 
 
 def cmd_reroute(config: Config, args: argparse.Namespace) -> int:
+    from republisher.poll.reroute import reroute_and_publish
+
     progress = _progress_bar if sys.stderr.isatty() else None
     report = reroute_and_publish(config, _rules(config), _now(), dry_run=args.dry_run, progress=progress)
     changes = report.changes
@@ -372,6 +394,12 @@ def _progress_bar(done: int, total: int) -> None:
 
 
 def cmd_status(config: Config, args: argparse.Namespace) -> int:
+    import json
+
+    from republisher.poll.status import format_status, status_document
+    from republisher.publish.publisher import feed_stories
+    from republisher.store.store import Store
+
     now = _now()
     try:
         rules: RuleSet | None = _rules(config)

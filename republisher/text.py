@@ -4,9 +4,9 @@ the store."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
-import sys
 import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -166,8 +166,17 @@ def collapse_space(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
-# Every combining mark (accents and the like), mapped to None for str.translate.
-_COMBINING = {c: None for c in range(sys.maxunicode + 1) if unicodedata.combining(chr(c))}
+# Unicode puts every combining mark in the first two planes (the last is U+1E94A in
+# Unicode 14); tests/test_text_fold.py checks this table against a scan of every code point.
+_LAST_PLANES_WITH_MARKS = 0x1FFFF
+
+
+@functools.cache
+def _combining() -> dict[int, None]:
+    """Every combining mark (accents and the like), mapped to None for str.translate.
+    Built on first use, not at import: the scan costs tens of milliseconds, which every
+    process (each command, each parse worker) would pay even when all its text is ASCII."""
+    return {c: None for c in range(_LAST_PLANES_WITH_MARKS + 1) if unicodedata.combining(chr(c))}
 
 
 def fold(text: str) -> str:
@@ -176,7 +185,7 @@ def fold(text: str) -> str:
         return text.lower()
     folded = text.casefold()
     decomposed = unicodedata.normalize("NFKD", folded)
-    return folded if decomposed == folded else decomposed.translate(_COMBINING)
+    return folded if decomposed == folded else decomposed.translate(_combining())
 
 
 def _separator_table() -> dict[int, str]:

@@ -4,6 +4,7 @@ gathers their inputs and applies their results, in an order that survives a cras
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -199,6 +200,9 @@ class _Fetches:
         return self.done is not None and not self.done.empty()
 
 
+AHEAD = 2
+
+
 @contextmanager
 def _fetches(
     mapper: Mapper | None,  # type: ignore[type-arg]
@@ -210,15 +214,25 @@ def _fetches(
         yield _Fetches(iter(mapper(fetch_one, due)), None)
         return
     done: queue.SimpleQueue[Future[Fetched]] = queue.SimpleQueue()
+    waiting = iter(due)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch")
+
+    def submit_next() -> None:
+        source = next(waiting, None)
+        if source is not None:
+            pool.submit(fetch_one, source).add_done_callback(done.put)
 
     def in_completion_order() -> Iterator[Fetched]:
         for _ in due:
-            yield done.get().result()
+            fetched = done.get().result()
+            submit_next()  # one taken, one more may start
+            yield fetched
 
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch")
     try:
-        for source in due:
-            pool.submit(fetch_one, source).add_done_callback(done.put)
+        # At most AHEAD fetches per thread running or waiting to be stored: when storing is
+        # slower than fetching and parsing, the parsed feeds never pile up in memory.
+        for _ in range(workers * AHEAD):
+            submit_next()
         yield _Fetches(in_completion_order(), done)
     finally:
         # Normally every fetch is done by now; after an error, those not started never are.
@@ -253,13 +267,16 @@ def fetch_and_parse(
         result = fetch(url, limits, state.etag if state else None, state.last_modified if state else None)
     except FetchError as e:
         return Fetched(source, error=e.reason, status=e.status, retry_after=e.retry_after)
-    if result.body is None:
+    body = result.body
+    if body is None:
         return Fetched(source, result=result, status=result.status)
-    body_hash = hashlib.sha256(result.body).hexdigest()
+    # The body is not kept: a fetch waiting to be stored holds its parsed feed only.
+    result = dataclasses.replace(result, body=None)
+    body_hash = hashlib.sha256(body).hexdigest()
     if state is not None and state.body_hash == body_hash:
         return Fetched(source, result=result, body_hash=body_hash, status=result.status)
     try:
-        feed = parser(result.body, result.url, result.content_type, source.name)
+        feed = parser(body, result.url, result.content_type, source.name)
     except ParseError as e:
         return Fetched(source, result=result, error=e.reason, status=result.status)
     return Fetched(source, result=result, feed=feed, body_hash=body_hash, status=result.status)

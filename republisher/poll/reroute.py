@@ -6,15 +6,18 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from republisher.config import Config
 from republisher.models import StoredEntry
 from republisher.poll.lock import poll_lock
 from republisher.publish import publisher, websub
-from republisher.routing.router import Router
 from republisher.routing.rules import RuleSet
-from republisher.sources.prepare import routes_of
 from republisher.store.store import Store
+
+# The router is imported when the rules changed, not by every poll that imports this module.
+if TYPE_CHECKING:
+    from republisher.routing.router import Router
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,8 @@ def plan_reroute(
     store: Store, router: Router, progress: Progress | None = None
 ) -> tuple[list[RouteChange], dict[tuple[str, str], tuple[str, ...]]]:
     """What the current rules would change: per feed, entries entering and leaving."""
+    from republisher.sources.prepare import routes_of
+
     entering: dict[str, list[StoredEntry]] = {}
     leaving: dict[str, list[StoredEntry]] = {}
     new_routes: dict[tuple[str, str], tuple[str, ...]] = {}
@@ -62,6 +67,8 @@ def plan_reroute(
 
 def reroute(store: Store, rules: RuleSet, progress: Progress | None = None) -> list[RouteChange]:
     """Apply the current rules to every stored entry, in one transaction."""
+    from republisher.routing.router import Router
+
     changes, new_routes = plan_reroute(store, Router(rules.rules), progress)
     with store.transaction():
         for (source, key), routes in new_routes.items():
@@ -87,6 +94,8 @@ def reroute_and_publish(
         store = Store.open(config.state_dir)
         try:
             if dry_run:
+                from republisher.routing.router import Router
+
                 return RerouteReport(plan_reroute(store, Router(rules.rules), progress)[0], (), ())
             changes = reroute(store, rules, progress)
             written, removed = publisher.publish(store, config, rules, now)

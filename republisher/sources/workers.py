@@ -12,21 +12,24 @@ every core instead of queueing on the GIL.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import queue
 import resource
+import signal
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
+from typing import TYPE_CHECKING
 
 from republisher.errors import ParseError
 from republisher.models import PreparedFeed
-from republisher.routing.router import Router
-from republisher.routing.rules import RuleSet
-from republisher.sources.parse import parse_feed
-from republisher.sources.prepare import prepare_feed
+
+if TYPE_CHECKING:
+    from republisher.routing.router import Router
+    from republisher.routing.rules import RuleSet
 
 log = logging.getLogger(__name__)
 
@@ -42,21 +45,40 @@ def parse_time_limit(fetch_timeout: float) -> float:
     return max(MIN_PARSE_TIME, fetch_timeout)
 
 
-_CONTEXT = multiprocessing.get_context("spawn")  # no fork of a threaded parent
+# A worker is a plain `python -c` process, not a multiprocessing one: "spawn" (no fork of
+# a threaded parent) also starts multiprocessing's resource tracker process and imports
+# the parent's __main__ (the CLI) in every worker; this starts just the interpreter, and
+# the worker imports only the parser. -P: nothing is imported from the current directory;
+# the parent's sys.path, sent first, is the worker's, as with "spawn".
+_BOOTSTRAP = (
+    "import sys\n"
+    "from multiprocessing.connection import Connection\n"
+    "connection = Connection(int(sys.argv[1]))\n"
+    "sys.path[:] = connection.recv()\n"
+    "from republisher.sources.workers import serve\n"
+    "serve(connection, int(sys.argv[2]))\n"
+)
 
 
-def _serve(connection: Connection, memory_limit: int) -> None:
+def serve(connection: Connection, memory_limit: int) -> None:
     """Worker loop: parse and prepare each job received, send back the outcome.
 
     A job is (body, url, content_type, source, rules); rules is None when unchanged
     since this worker's previous job, so a rule set crosses the pipe once per worker.
     """
     resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+    # Ctrl-C is the parent's to handle: it ends the workers by closing their pipes.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Imported here, in the worker only: the parent never parses.
+    from republisher.routing.router import Router
+    from republisher.sources.parse import parse_feed
+    from republisher.sources.prepare import prepare_feed
+
     router: Router | None = None
     while True:
         try:
             job = connection.recv()
-        except EOFError:
+        except (EOFError, OSError):  # the parent closed the pipe, or is gone
             return
         body, url, content_type, source, rules = job
         if rules is not None:
@@ -74,24 +96,53 @@ def _serve(connection: Connection, memory_limit: int) -> None:
         except Exception as e:  # a parser bug on one hostile feed must not kill the worker
             outcome = ("error", f"parser failed: {type(e).__name__}: {e}")
         del job, body
-        connection.send(outcome)
+        try:
+            connection.send(outcome)
+        except OSError:  # the parent gave up on this job (killed us late) or is gone
+            return
 
 
 class _Worker:
     def __init__(self, memory_limit: int) -> None:
-        self.connection, child = _CONTEXT.Pipe()
-        self.process: BaseProcess = _CONTEXT.Process(
-            target=_serve, args=(child, memory_limit), daemon=True, name="republisher-parse"
-        )
-        self.process.start()
-        child.close()
+        mine, theirs = socket.socketpair()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-P", "-c", _BOOTSTRAP, str(theirs.fileno()), str(memory_limit)],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,  # stderr is shared: a worker's crash is seen
+            )
+        except BaseException:
+            mine.close()
+            raise
+        finally:
+            theirs.close()
+        self.connection = Connection(mine.detach())
         self.rules_sent: str | None = None  # fingerprint of the rule set this worker holds
+        try:
+            self.connection.send(sys.path)
+        except BaseException:  # it died at once: leave no process behind
+            self.stop(kill=True)
+            raise
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
     def stop(self, kill: bool = False) -> None:
+        """Close the pipe (the worker ends when it reads EOF) and reap the process;
+        `kill` ends it at once, and so does a worker still busy after 5 seconds."""
         if kill:
             self.process.kill()
         self.connection.close()
-        self.process.join(timeout=5)
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # still parsing after the grace period: no orphans
+            self.process.kill()
+            self.process.wait()
 
 
 class ParsePool:
@@ -106,6 +157,7 @@ class ParsePool:
         for _ in range(self.size):
             self.idle.put(None)  # a slot; the process is started on first use
         self.all: set[_Worker] = set()
+        self.started = 0  # worker processes started so far
         self.lock = threading.Lock()
 
     def prepare(
@@ -139,6 +191,7 @@ class ParsePool:
         worker = _Worker(self.memory_limit)
         with self.lock:
             self.all.add(worker)
+            self.started += 1
         return worker
 
     def _retire(self, worker: _Worker | None) -> None:
@@ -154,9 +207,6 @@ class ParsePool:
             workers, self.all = self.all, set()
         for worker in workers:
             worker.stop()
-            if worker.process.is_alive():  # still parsing after the grace period: no orphans
-                worker.process.kill()
-                worker.process.join(timeout=5)
 
 
 @contextmanager
