@@ -9,9 +9,11 @@ What it measures:
            is `poll --force` on that state right after, every server answering 304 (the
            median of --warm-rounds). Wall clock of the whole process, plus peak memory:
            the parent's from `/usr/bin/time -v` ("Maximum resident set size"), and each
-           descendant's (parse workers, multiprocessing's resource tracker) from the
-           VmHWM in /proc/<pid>/status, sampled by a thread every 0.1 s while it runs;
-           and CPU seconds (user + system of the parent and its waited-for workers, from
+           descendant's (the parse workers) from the VmHWM in /proc/<pid>/status,
+           sampled by a thread every 0.1 s while it runs. "total" (the goal's figure)
+           sums those per-process peaks, as if all peaked at once; "at once" is the
+           largest sum over the tree at one sample, as RSS and as PSS (smaps_rollup:
+           shared pages divided among the processes sharing them). Also CPU seconds (user + system of the parent and its waited-for workers, from
            `time -v`), which, unlike wall clock, hardly moves when others load the machine.
   publish  for each --store N (100,000 and 1,000,000 by default): a store built with the
            Store API (batches of 10,000 entries in one transaction each) from 1,000
@@ -82,26 +84,38 @@ def _ppids() -> dict[int, int]:
     return parents
 
 
-def _hwm_kb(pid: int) -> tuple[int, str] | None:
-    """(VmHWM in kB, command line) of a live process."""
+def _hwm_kb(pid: int) -> tuple[int, str, int, int] | None:
+    """(VmHWM in kB, command line, VmRSS in kB, Pss in kB) of a live process."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
     except OSError:
         return None
-    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
-    return (int(match.group(1)), cmdline.strip()) if match else None
+    hwm = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
+    rss = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+    pss = re.search(r"^Pss:\s+(\d+) kB", rollup, re.M)
+    if not (hwm and rss and pss):
+        return None
+    return int(hwm.group(1)), cmdline.strip(), int(rss.group(1)), int(pss.group(1))
 
 
 class TreePeaks(threading.Thread):
     """Samples the peak RSS of every descendant of `root` until stopped. The parent is
-    root's child (root is /usr/bin/time); its descendants are the workers."""
+    root's child (root is /usr/bin/time); its descendants are the workers.
+
+    Besides each process's own peak (VmHWM, exact), it keeps the largest sum over the tree
+    of what was resident at one sampling moment, as RSS and as PSS (shared pages, such as
+    the interpreter's and libraries' code, divided among the processes sharing them): the
+    memory the tree held at once. Sampled every `interval`, so a shorter spike can be missed."""
 
     def __init__(self, root: int, interval: float = 0.1) -> None:
         super().__init__(daemon=True)
         self.root, self.interval = root, interval
         self.parent: int | None = None
         self.peaks: dict[int, tuple[int, str]] = {}  # pid -> (peak kB, command line)
+        self.together_rss_kb = 0  # largest sum of VmRSS over the tree at one moment
+        self.together_pss_kb = 0  # the same for Pss
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -115,13 +129,19 @@ class TreePeaks(threading.Thread):
             stack = list(children.get(self.parent, [])) if self.parent else []
             if self.parent:
                 stack.append(self.parent)
+            rss = pss = 0
             while stack:
                 pid = stack.pop()
                 if pid != self.parent:
                     stack.extend(children.get(pid, []))
                 sample = _hwm_kb(pid)
-                if sample and sample[0] >= self.peaks.get(pid, (0, ""))[0]:
-                    self.peaks[pid] = sample
+                if sample is None:
+                    continue
+                rss, pss = rss + sample[2], pss + sample[3]
+                if sample[0] >= self.peaks.get(pid, (0, ""))[0]:
+                    self.peaks[pid] = sample[:2]
+            self.together_rss_kb = max(self.together_rss_kb, rss)
+            self.together_pss_kb = max(self.together_pss_kb, pss)
             self.done.wait(self.interval)
 
     def workers(self) -> list[tuple[int, str]]:
@@ -141,9 +161,12 @@ class Cycle:
     workers_mb: list[float] = field(default_factory=list)
     load: float = 0.0
     cpu_s: float = 0.0  # user + system, the parent and every worker (/usr/bin/time -v)
+    together_rss_mb: float = 0.0  # the most the tree held at one moment (sampled), RSS
+    together_pss_mb: float = 0.0  # the same, PSS
 
     @property
     def total_mb(self) -> float:
+        """The goal's figure: each process's own peak, summed (as if they all peaked at once)."""
         return self.parent_mb + sum(self.workers_mb)
 
 
@@ -167,7 +190,16 @@ def run_cycle(exe: str, config: Path, force: bool) -> Cycle | None:
     cpu_s = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", err))
     sampled = sampler.peaks.get(sampler.parent or -1, (0, ""))[0]
     workers = [kb / 1024 for kb, _ in sampler.workers()]
-    return Cycle(seconds, parent_kb / 1024, sampled / 1024, workers, load(), cpu_s)
+    return Cycle(
+        seconds,
+        parent_kb / 1024,
+        sampled / 1024,
+        workers,
+        load(),
+        cpu_s,
+        sampler.together_rss_kb / 1024,
+        sampler.together_pss_kb / 1024,
+    )
 
 
 def cycles(exe: str, sizes: list[int], warm_rounds: int, root: Path) -> list[tuple[str, int, Cycle]]:
@@ -225,7 +257,8 @@ def show(kind: str, sources: int, c: Cycle) -> None:
     print(
         f"  {kind:4} {c.seconds:7.2f} s (CPU {c.cpu_s:.1f} s)  parent {c.parent_mb:.0f} MB (sampled {c.parent_sampled_mb:.0f})"
         f"  workers {' + '.join(f'{w:.0f}' for w in c.workers_mb) or '-'} MB"
-        f"  total {c.total_mb:.0f} MB  load {c.load:.2f}",
+        f"  total {c.total_mb:.0f} MB  at once: RSS {c.together_rss_mb:.0f} MB, PSS {c.together_pss_mb:.0f} MB"
+        f"  load {c.load:.2f}",
         flush=True,
     )
 
@@ -383,15 +416,17 @@ def print_tables(runs: list[tuple[str, int, Cycle]], stores: list[PublishResult]
     if runs:
         print(
             "\n| cycle | sources | wall s | wall ms per source | CPU s (all processes) | CPU ms per source "
-            "| parent peak MB | workers' peaks MB | total MB | load (1 min) |"
+            "| parent peak MB | workers' peaks MB | total MB | at once, RSS MB | at once, PSS MB "
+            "| load (1 min) |"
         )
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for kind, sources, c in runs:
             workers = " + ".join(f"{w:.0f}" for w in c.workers_mb) or "–"
             print(
                 f"| {kind} | {sources:,} | {c.seconds:.2f} | {1000 * c.seconds / sources:.1f} "
                 f"| {c.cpu_s:.1f} | {1000 * c.cpu_s / sources:.1f} "
-                f"| {c.parent_mb:.0f} | {workers} | **{c.total_mb:.0f}** | {c.load:.2f} |"
+                f"| {c.parent_mb:.0f} | {workers} | **{c.total_mb:.0f}** | {c.together_rss_mb:.0f} "
+                f"| {c.together_pss_mb:.0f} | {c.load:.2f} |"
             )
     if stores:
         print(
