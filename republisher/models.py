@@ -150,12 +150,13 @@ class SourceState:
 
 @dataclass(frozen=True)
 class PreparedEntry:
-    """An entry with what the store needs: its key, change hash and routes."""
+    """An entry with what the store needs: its key, change hash, routes and Atom id."""
 
     data: EntryData
     key: str
     content_hash: str
     routes: tuple[str, ...]  # slugs of the derived feeds that take it
+    atom_id: str  # identity.atom_id: the id it asks for (the store may give it its own)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,9 @@ PREVIOUS = SourceState(name="wire", url=SOURCE.url, etag='"v1"', consecutive_err
 
 def prepared(guid: str, title: str = "T", content_hash: str = "h") -> PreparedEntry:
     data = EntryData(guid=guid, title=title, link=None, summary=None, content=None, author=None)
-    return PreparedEntry(data, "guid:" + guid, content_hash, ("feed",))
+    return PreparedEntry(
+        data, "guid:" + guid, content_hash, ("feed",), identity.atom_id("wire", data, "guid:" + guid)
+    )
 
 
 def feed(*entries: PreparedEntry, warning: str | None = None, dropped: tuple[str, ...] = ()) -> PreparedFeed:

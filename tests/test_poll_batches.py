@@ -1,10 +1,13 @@
 """Sources whose fetches complete together are stored in one transaction, but a source is
-committed as soon as no other fetch is waiting: a slow fetch never holds back what is
-stored, and a failure loses only the batch being written, which the next poll redoes."""
+committed as soon as no other fetch completes within LINGER_SECONDS: a slow fetch never
+holds back what is stored, and a failure loses only the batch being written, which the
+next poll redoes."""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +57,7 @@ class Scripted:
         self.script = script
         self.waiting = False
         self.seen: list[set[str]] = []  # committed before each result was handed out
+        self.waited: list[float] = []  # how long each ready() could wait
 
     def __iter__(self) -> Iterator[Fetched]:
         for result, then_ready in self.script:
@@ -61,7 +65,8 @@ class Scripted:
             self.waiting = then_ready
             yield result
 
-    def ready(self) -> bool:
+    def ready(self, within: float = 0.0) -> bool:
+        self.waited.append(within)
         return self.waiting
 
 
@@ -121,3 +126,54 @@ def test_a_failure_loses_only_the_open_batch(tmp_path: Path, monkeypatch: pytest
     assert committed(tmp_path) == {"a"}  # b shared c's transaction: the next poll fetches it again
     with Store.open(tmp_path) as store:
         assert set(store.source_states()) == {"a"}
+
+
+def _store_with_real_fetches(tmp_path: Path, fetch_one: object, names: list[str]) -> int:
+    """_store_all over the real fetch threads (cycle._fetches); returns the commits."""
+    sources = [SourceConfig(name, f"https://{name}.example/rss", 1800.0) for name in names]
+    commits = 0
+    with Store.open(tmp_path) as store:
+        real = store.commit
+
+        def counted() -> None:
+            nonlocal commits
+            commits += 1
+            real()
+
+        store.commit = counted  # type: ignore[method-assign]
+        with cycle._fetches(None, 2, fetch_one, sources) as fetches:  # type: ignore[arg-type]
+            cycle._store_all(store, fetches, {}, NOW, lambda: 0.0)
+    return commits
+
+
+def test_a_fetch_completing_while_the_transaction_lingers_joins_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cycle, "LINGER_SECONDS", 30.0)  # far longer than b takes
+
+    def fetch_one(source: SourceConfig) -> Fetched:
+        if source.name == "b":
+            time.sleep(0.3)  # done after a is stored, well within the linger
+        return fetched(source.name)
+
+    assert _store_with_real_fetches(tmp_path, fetch_one, ["a", "b"]) == 1 + 1  # a and b; quiet states
+    assert committed(tmp_path) == {"a", "b"}
+
+
+def test_a_slow_fetch_does_not_hold_back_what_is_stored(tmp_path: Path) -> None:
+    a_seen = threading.Event()
+
+    def fetch_one(source: SourceConfig) -> Fetched:
+        if source.name == "b":
+            # Completes only once another connection sees a committed (or after 20 s, far
+            # beyond LINGER_SECONDS: then the assertion below fails).
+            deadline = time.monotonic() + 20
+            while "a" not in committed(tmp_path) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if "a" in committed(tmp_path):
+                a_seen.set()
+        return fetched(source.name)
+
+    _store_with_real_fetches(tmp_path, fetch_one, ["a", "b"])
+    assert a_seen.is_set()
+    assert committed(tmp_path) == {"a", "b"}

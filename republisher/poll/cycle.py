@@ -28,7 +28,6 @@ from republisher.poll.lock import poll_lock
 from republisher.poll.reroute import reroute_if_rules_changed
 from republisher.publish import publisher, websub
 from republisher.routing.rules import RuleSet
-from republisher.sources import identity
 from republisher.sources.fetch import Limits, fetch
 from republisher.sources.workers import parse_pool
 from republisher.store import Store
@@ -108,11 +107,14 @@ def poll_once(
     return PollReport(tuple(outcomes), tuple(written), tuple(removed))
 
 
-# A transaction stays open for the next source whose fetch is already done, up to this
-# long: fewer commits, and a kill loses at most this much work, which the next poll redoes.
-# A source that arrives when nothing else is ready is committed at once (a slow fetch after
-# it never holds back what is stored).
+# A transaction stays open for the next source whose fetch completes within LINGER_SECONDS,
+# up to BATCH_SECONDS in all: fewer commits (each rewrites the b-tree pages it touched, so
+# a cold poll committing source by source wrote its tables many times over), and a kill
+# loses at most this much work, which the next poll redoes. When no other fetch completes
+# within LINGER_SECONDS the open transaction is committed: a slow fetch never holds back
+# what is stored by more than that.
 BATCH_SECONDS = 1.0
+LINGER_SECONDS = 0.25
 
 
 def _store_all(
@@ -142,7 +144,7 @@ def _store_all(
                 quiet.append(decision.state)
             outcomes.append(decision.outcome)
             if batch_started is not None and (
-                not fetches.ready() or time.monotonic() - batch_started >= BATCH_SECONDS
+                time.monotonic() - batch_started >= BATCH_SECONDS or not fetches.ready(LINGER_SECONDS)
             ):
                 store.commit()
                 batch_started = None
@@ -176,7 +178,7 @@ def _decide(
         return decide(fetched, state, {}, {}, now, jitter)
     name = fetched.source.name
     known = store.content_hashes(name)
-    wanted = [identity.atom_id(name, p.data, p.key) for p in fetched.feed.entries]
+    wanted = [p.atom_id for p in fetched.feed.entries]
     return decide(fetched, state, known, store.atom_id_owners(wanted), now, jitter)
 
 
@@ -186,18 +188,36 @@ def cores() -> int:
 
 
 class _Fetches:
-    """The fetch results, in the order they complete; `ready()` says whether another one is
-    waiting now. Given a `mapper` (tests), its results in its order, never said ready."""
+    """The fetch results, in the order they complete; `ready(within)` says whether another
+    one is done, waiting up to `within` seconds for it. Given a `mapper` (tests), its
+    results in its order, never said ready."""
 
-    def __init__(self, results: Iterator[Fetched], done: queue.SimpleQueue[Future[Fetched]] | None) -> None:
+    def __init__(
+        self, results: Iterator[Fetched], done: queue.SimpleQueue[Future[Fetched]] | None, count: int = 0
+    ) -> None:
         self.results = results
         self.done = done
+        self.left = count  # fetches not yet handed out
+        self.held: list[Future[Fetched]] = []  # taken from `done` by ready(), handed out next
 
     def __iter__(self) -> Iterator[Fetched]:
         return self.results
 
-    def ready(self) -> bool:
-        return self.done is not None and not self.done.empty()
+    def next_done(self) -> Future[Fetched]:
+        assert self.done is not None
+        self.left -= 1
+        return self.held.pop() if self.held else self.done.get()
+
+    def ready(self, within: float = 0.0) -> bool:
+        if self.held:
+            return True
+        if self.done is None or self.left <= 0:  # none to come: never wait
+            return False
+        try:
+            self.held.append(self.done.get(timeout=within) if within > 0 else self.done.get_nowait())
+        except queue.Empty:
+            return False
+        return True
 
 
 AHEAD = 2
@@ -224,16 +244,17 @@ def _fetches(
 
     def in_completion_order() -> Iterator[Fetched]:
         for _ in due:
-            fetched = done.get().result()
+            fetched = fetches.next_done().result()
             submit_next()  # one taken, one more may start
             yield fetched
 
+    fetches = _Fetches(in_completion_order(), done, len(due))
     try:
         # At most AHEAD fetches per thread running or waiting to be stored: when storing is
         # slower than fetching and parsing, the parsed feeds never pile up in memory.
         for _ in range(workers * AHEAD):
             submit_next()
-        yield _Fetches(in_completion_order(), done)
+        yield fetches
     finally:
         # Normally every fetch is done by now; after an error, those not started never are.
         pool.shutdown(wait=True, cancel_futures=True)

@@ -161,7 +161,7 @@ def _entry_writes(
 def _own_id(source: str, prepared: PreparedEntry, id_owners: IdOwners) -> str:
     """The entry's Atom id, unless another source's entry already carries it: then this
     source's own stable urn:uuid, so no source can take over another's entry."""
-    wanted = identity.atom_id(source, prepared.data, prepared.key)
+    wanted = prepared.atom_id
     owner = id_owners.get(wanted)
     if owner is None or owner == (source, prepared.key):
         return wanted

@@ -30,7 +30,13 @@ def prepare_feed(feed: FeedData, source: str, router: Router) -> PreparedFeed:
             key = identity.entry_key(data)
             if key in seen:
                 continue
-            prepared = PreparedEntry(data, key, identity.content_hash(data), routes_of(router, data, source))
+            prepared = PreparedEntry(
+                data,
+                key,
+                identity.content_hash(data),
+                routes_of(router, data, source),
+                identity.atom_id(source, data, key),
+            )
         except Exception as e:  # isolates one entry: its neighbours are still stored
             reason = f"cannot be keyed or routed ({identity.describe_error(e)})"
             dropped.append(identity.dropped_item((data.title, data.guid, data.link), reason))
