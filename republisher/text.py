@@ -183,9 +183,9 @@ def fold(text: str) -> str:
     """Case- and accent-insensitive form: casefold (ß -> ss), then drop combining marks."""
     if text.isascii():
         return text.lower()
-    folded = text.casefold()
-    decomposed = unicodedata.normalize("NFKD", folded)
-    return folded if decomposed == folded else decomposed.translate(_combining())
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    # Always without marks: text already decomposed ("e" + U+0301) has them too.
+    return decomposed.translate(_combining())
 
 
 def _separator_table() -> dict[int, str]:

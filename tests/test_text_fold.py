@@ -31,3 +31,12 @@ def test_fold_drops_marks_from_every_plane_that_has_them() -> None:
     # U+1D165 (plane 1); Ǆ to D Z + U+030C.
     assert text.fold("Été \U0001d15e") == "ete \U0001d157"
     assert text.fold("Ǆ ǅ Å ẞ") == "dz dz a ss"
+
+
+def test_accents_typed_as_separate_marks_fold_like_precomposed_ones() -> None:
+    """Text written decomposed (NFD: "e" then U+0301, as some systems send it) folds to
+    the same words as the precomposed "é", so a rule for "café" matches either."""
+    from republisher.text import fold
+
+    assert fold("Cafe\u0301") == fold("Caf\u00e9") == "cafe"
+    assert fold("U\u0308ru\u0308mqi\u0308") == fold("\u00dcr\u00fcmqi") == "urumqi"
