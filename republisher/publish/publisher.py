@@ -18,44 +18,51 @@ import logging
 import os
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from republisher import __version__
 from republisher.config import Config
-from republisher.publish.files import remove_stale_temporaries, writer
-from republisher.publish.pages import INDEX_PAGE
-from republisher.publish.render import (
-    MERGE_LOOKAHEAD,
-    FeedContent,
-    RenderCaches,
-    feed_stories,
-    index_files,
-    plan,
-    render_feed_files,
-    render_feeds,
-)
-from republisher.publish.site import FeedSummary, summary_from_json, summary_to_json
 from republisher.routing.rules import Rule, RuleSet
 from republisher.store.store import Store
 
-# What other modules know this module by (render.py holds them now).
-__all__ = [
+# The rendering modules (feedgen, lxml, nh3, dateutil: tens of ms to import) are imported
+# by `publish` only: a poll with nothing to publish asks `publish_due` and never needs them.
+if TYPE_CHECKING:
+    from republisher.publish.render import MERGE_LOOKAHEAD as MERGE_LOOKAHEAD
+    from republisher.publish.render import FeedContent as FeedContent
+    from republisher.publish.render import RenderCaches as RenderCaches
+    from republisher.publish.render import feed_stories as feed_stories
+    from republisher.publish.render import index_files as index_files
+    from republisher.publish.render import plan as plan
+    from republisher.publish.render import render_feed_files as render_feed_files
+    from republisher.publish.site import FeedSummary
+
+# What other modules know this module by (render.py holds them now, loaded on first use).
+_FROM_RENDER = (
     "MERGE_LOOKAHEAD",
     "FeedContent",
     "RenderCaches",
     "feed_stories",
     "index_files",
-    "mark_unpublished",
     "plan",
-    "publish",
-    "publish_due",
     "render_feed_files",
-]
+)
+__all__ = [*_FROM_RENDER, "mark_unpublished", "publish", "publish_due"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_RENDER:
+        from republisher.publish import render
+
+        return getattr(render, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 log = logging.getLogger(__name__)
 
 UNPUBLISHED_KEY = "unpublished"  # "1" while stored changes are not yet in output_dir
 SETTINGS_KEY = "output_settings"  # fingerprint of the settings the output was written with
-INDEX_FILES = ("index.opml", INDEX_PAGE)
+INDEX_FILES = ("index.opml", "index.html")  # site.py's OPML and pages.INDEX_PAGE
 FEED_SUFFIXES = (".atom", ".html", ".json")  # what a derived feed publishes, .json only by choice
 # Files an older version published that this one does not: removed from output_dir.
 RETIRED_FILES = ("feed.xsl",)  # the XSLT view of the feeds, replaced by each feed's page
@@ -97,6 +104,17 @@ def publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tupl
     changed (the store notes them), whose rule, settings or code changed since they were
     last published, that age entries out (max_age), or that lack a file. The others are
     left as they are, and the index pages show them as last recorded."""
+    # SQLite's page cache is kept small while the feeds are read: it is memory held at the
+    # publish's peak, and the publish reads each index page about once.
+    with store.small_cache():
+        return _publish(store, config, rules, now)
+
+
+def _publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tuple[list[str], list[str]]:
+    from republisher.publish.files import remove_stale_temporaries, writer
+    from republisher.publish.render import index_files, render_feeds
+    from republisher.publish.site import summary_to_json
+
     out = config.output_dir
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)
@@ -184,6 +202,8 @@ def _unchanged(record: str | None, inputs: str, files_there: bool) -> FeedSummar
 @functools.lru_cache(maxsize=4096)  # every publish reads every feed's record
 def _read_record(record: str) -> tuple[str, FeedSummary] | None:
     """(inputs, summary) of a record `publish` wrote; None for one this version cannot read."""
+    from republisher.publish.site import summary_from_json
+
     try:
         recorded = json.loads(record)
         return str(recorded["inputs"]), summary_from_json(recorded["summary"])
@@ -192,7 +212,7 @@ def _read_record(record: str) -> tuple[str, FeedSummary] | None:
 
 
 def _read_code() -> bytes:
-    """This program's code, read when this module loads, that is, with the code that runs."""
+    """This program's code as it is on disk now."""
     digest = hashlib.sha256()
     package = Path(__file__).resolve().parent.parent
     try:
@@ -203,16 +223,17 @@ def _read_code() -> bytes:
     return digest.digest()
 
 
-_CODE = _read_code()
-
-
 @functools.cache
 def _code_fingerprint() -> str:
     """A digest of this program's code and of the libraries that write its output: any
-    change to either renders every feed again."""
+    change to either renders every feed again.
+
+    Read at the process's first publish, not when this module loads: that is when the
+    rendering modules, the code that decides the bytes, are loaded from disk (see publish),
+    and a poll with nothing to publish never pays for reading every file."""
     import importlib.metadata  # here: costly to import, and only a publish needs it
 
-    digest = hashlib.sha256(_CODE)
+    digest = hashlib.sha256(_read_code())
     for library in ("feedgen", "lxml", "nh3"):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             digest.update(f"{library} {importlib.metadata.version(library)}".encode())

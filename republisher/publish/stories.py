@@ -17,6 +17,7 @@ import difflib
 import functools
 import itertools
 import logging
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -95,33 +96,36 @@ def title_words(title: str) -> list[str]:
     return words if len(words) >= MIN_TITLE_WORDS else []
 
 
-Token = tuple[str, int]  # a word of a title and its occurrence number: ("eu", 1)
+# A word of a title, numbered from its second occurrence on: "eu", then "eu\x00\x02".
+# Tokens sort as (word, occurrence) pairs would (words are letters and digits, so never
+# hold "\x00"), and the first occurrence is the word itself: most tokens cost nothing.
+Token = str
 
 
 @functools.lru_cache(maxsize=CACHED)
-def _title_tokens(title: str) -> tuple[list[str], frozenset[Token], tuple[Token, ...]]:
-    """title_words(title); those words as a set of tokens; the tokens sorted.
-    Called with the title's first TITLE_CHARS + 1 characters: all title_words reads."""
-    words = title_words(title)
+def _title_tokens(title: str) -> tuple[tuple[str, ...], tuple[Token, ...]]:
+    """title_words(title) and those words as tokens, sorted. Called with the title's first
+    TITLE_CHARS + 1 characters: all title_words reads. Words are interned: a publish keeps
+    every title it merges, and most titles share most of their words."""
+    words = tuple(sys.intern(word) for word in title_words(title))
     seen: Counter[str] = Counter()
     tokens = []
     for word in words:
         seen[word] += 1
-        tokens.append((word, seen[word]))
-    return words, frozenset(tokens), tuple(sorted(tokens))
+        tokens.append(word if seen[word] == 1 else sys.intern(f"{word}\x00{chr(seen[word])}"))
+    return words, tuple(sorted(tokens))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Title:
-    words: list[str]  # shared with _title_tokens' cache: never modified
-    tokens: frozenset[Token]  # the words as a set: (word, its occurrence number)
+    words: tuple[str, ...]  # shared with _title_tokens' cache
     when: datetime
-    ordered: tuple[Token, ...]  # the tokens, sorted
+    ordered: tuple[Token, ...]  # the words as tokens, sorted
 
     @classmethod
     def of(cls, title: str, when: datetime) -> _Title:
-        words, tokens, ordered = _title_tokens(title[: TITLE_CHARS + 1])
-        return cls(words, tokens, when, ordered)
+        words, ordered = _title_tokens(title[: TITLE_CHARS + 1])
+        return cls(words, when, ordered)
 
 
 def _same_title(a: _Title, b: _Title) -> bool:
@@ -131,8 +135,9 @@ def _same_title(a: _Title, b: _Title) -> bool:
     if a.words == b.words:
         return True
     # Word-level ratio 2·matches/(la+lb). Cheap bound first: the words shared in any order
-    # bound the matches (difflib's quick_ratio); most candidates stop here.
-    if 2 * len(a.tokens & b.tokens) < TITLE_SIMILARITY * (len(a.words) + len(b.words)):
+    # bound the matches (difflib's quick_ratio); most candidates stop here. The set is made
+    # here, not kept with every title: few pairs get this far (the index picks them).
+    if 2 * len(set(a.ordered).intersection(b.ordered)) < TITLE_SIMILARITY * (len(a.words) + len(b.words)):
         return False
     # Both lists are bounded by TITLE_CHARS, so this costs at most a constant per pair.
     return difflib.SequenceMatcher(None, a.words, b.words, autojunk=False).ratio() >= TITLE_SIMILARITY
@@ -152,7 +157,7 @@ class _TitleIndex:
     linear time."""
 
     def __init__(self, titles: Sequence[_Title]) -> None:
-        self.frequency = Counter(itertools.chain.from_iterable(title.tokens for title in titles))
+        self.frequency = Counter(itertools.chain.from_iterable(title.ordered for title in titles))
         self.buckets: dict[Token, list[int]] = {}
         self.added: list[tuple[_Title, int]] = []  # (title, its story's group), in order
 
