@@ -19,15 +19,13 @@ link taken from a permalink guid or Atom id when the entry has no other.
 
 from __future__ import annotations
 
-import calendar
-import contextlib
 import re
-import time
-import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
 from lxml import etree
+
+from republisher.sources.feedtext import C1, Declined, content_type, repaired, resolved, strict_date
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
@@ -115,10 +113,6 @@ _ATOM_TYPES = {None: "text/plain", "text": "text/plain", "html": "text/html"}
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
 
-class Declined(Exception):
-    """The document is not one this reader knows feedparser's answer for."""
-
-
 LooksLikeHtml = Callable[[str], bool]
 
 
@@ -144,7 +138,7 @@ def _root(body: bytes, content_type: str | None) -> Any:
     except UnicodeDecodeError:
         raise Declined("not UTF-8") from None
     # feedparser maps C1 controls to Windows-1252 characters; a BOM it strips itself.
-    if _C1.search(text) or text.startswith("\ufeff"):
+    if C1.search(text) or text.startswith("\ufeff"):
         raise Declined("C1 control or byte order mark")
     declared = _DECLARATION.match(text)
     if declared and declared.group(1).lower() not in ("utf-8", "utf8"):
@@ -161,7 +155,6 @@ def _root(body: bytes, content_type: str | None) -> Any:
     return root
 
 
-_C1 = re.compile("[\x80-\x9f]")
 _DECLARATION = re.compile(r"""\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)""")
 
 
@@ -200,81 +193,7 @@ def _raw_text(element: Any) -> str:
 
 def _text(element: Any) -> str:
     """A text element's content as feedparser gives it (see _repaired)."""
-    return _repaired(_raw_text(element))
-
-
-def _repaired(text: str) -> str:
-    """feedparser's last steps for every text: its guess that UTF-8 was decoded as Latin-1
-    is undone; C1 controls (which it maps to Windows-1252 characters) decline."""
-    with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
-        text = text.encode("iso-8859-1").decode("utf-8")
-    if _C1.search(text):
-        raise Declined("C1 control in text")
-    return text
-
-
-def _content_type(kind: str) -> str:
-    """feedparser's names for Atom's short type names."""
-    kind = kind.lower()
-    return {
-        "text": "text/plain",
-        "plain": "text/plain",
-        "html": "text/html",
-        "xhtml": "application/xhtml+xml",
-    }.get(kind, kind)
-
-
-_EXTRA_SLASHES = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)/*")
-
-
-def _resolved(base: str, uri: str) -> str:
-    """A URI joined to the document URL as feedparser joins it (slashes after "scheme://"
-    collapsed first; "" when urllib cannot join it)."""
-    uri = _EXTRA_SLASHES.sub(r"\1", uri)
-    try:
-        return urllib.parse.urljoin(base, uri)
-    except ValueError:
-        return ""
-
-
-_MONTHS = {
-    m: n
-    for n, m in enumerate(
-        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
-    )
-}
-_RFC822 = re.compile(
-    r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(\d{1,2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
-    r"(\d{4}) (\d{2}):(\d{2})(?::(\d{2}))? (GMT|UT|UTC|Z|[+-]\d{4})\Z"
-)
-_W3CDTF = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(Z|[+-]\d{2}:\d{2})\Z")
-
-
-def _date(text: str) -> time.struct_time:
-    """An RFC 822 (RSS) or RFC 3339 (Atom) date without fractions, in UTC; anything else
-    declines (feedparser's many other formats and repairs stay feedparser's)."""
-    if found := _RFC822.match(text):
-        day, month, year, hour, minute, second, zone = found.groups()
-        fields = (int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second or 0))
-        offset = 0 if zone in ("GMT", "UT", "UTC", "Z") else _minutes(zone[0], zone[1:3], zone[3:5])
-    elif found := _W3CDTF.match(text):
-        *numbers, zone = found.groups()
-        fields = tuple(int(n) for n in numbers)  # type: ignore[assignment]
-        offset = 0 if zone == "Z" else _minutes(zone[0], zone[1:3], zone[4:6])
-    else:
-        raise Declined(f"date {text[:40]!r}")
-    year, month, day, hour, minute, second = fields
-    if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]) or hour > 23:
-        raise Declined("impossible date")  # feedparser "repairs" some of these its own way
-    if minute > 59 or second > 59 or abs(offset) >= 24 * 60 or year < 1900:
-        raise Declined("impossible time")
-    stamp = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)) - offset * 60
-    return time.gmtime(stamp)
-
-
-def _minutes(sign: str, hours: str, minutes: str) -> int:
-    total = int(hours) * 60 + int(minutes)
-    return -total if sign == "-" else total
+    return repaired(_raw_text(element))
 
 
 class _Reader:
@@ -314,9 +233,9 @@ class _Reader:
             elif tag == "link":
                 feed["link"] = re.sub(r"&([A-Za-z0-9_]+);", r"&\g<1>", self.link_text(child))
             elif tag == "pubDate":
-                feed["published_parsed"] = _date(_text(child))
+                feed["published_parsed"] = strict_date(_text(child))
             elif tag == "lastBuildDate":
-                feed["updated_parsed"] = _date(_text(child))
+                feed["updated_parsed"] = strict_date(_text(child))
             elif tag == "managingEditor":
                 self.rss_author(feed, child)
             elif tag == f"{ATOM}link":
@@ -331,13 +250,13 @@ class _Reader:
         raw = _raw_text(element)
         # feedparser guesses before its repair of the text, so on the text as written.
         kind = "text/html" if self.looks_like_html(raw) else "text/plain"
-        return {"type": kind, "value": _repaired(raw), "base": self.url}
+        return {"type": kind, "value": repaired(raw), "base": self.url}
 
     def link_text(self, element: Any) -> str:
         value = element.text.strip() if element.text else ""
         if len(element):
             raise Declined("markup inside a link")
-        return _repaired(_resolved(self.url, value) if value else value)
+        return repaired(resolved(self.url, value) if value else value)
 
     def rss_author(self, context: dict[str, Any], element: Any) -> None:
         if "author" in context:
@@ -369,7 +288,7 @@ class _Reader:
                 if child.get("isPermaLink", "true") == "true":
                     permalink = entry["id"]
             elif tag == "pubDate":
-                entry["published_parsed"] = _date(_text(child))
+                entry["published_parsed"] = strict_date(_text(child))
             elif tag in ("author", f"{DC}creator"):
                 self.rss_author(entry, child)
             elif tag == "category":
@@ -448,9 +367,9 @@ class _Reader:
         elif tag == "link":
             self.atom_link(context, child)
         elif tag == "published":
-            context["published_parsed"] = _date(_text(child))
+            context["published_parsed"] = strict_date(_text(child))
         elif tag == "updated":
-            context["updated_parsed"] = _date(_text(child))
+            context["updated_parsed"] = strict_date(_text(child))
         elif tag == "author":
             self.atom_author(context, child)
         elif tag == "category":
@@ -474,9 +393,9 @@ class _Reader:
         attributes = {k: v for k, v in element.attrib.items() if k != XML_LANG}
         attributes.setdefault("rel", "alternate")
         attributes.setdefault("type", "application/atom+xml" if attributes["rel"] == "self" else "text/html")
-        attributes["href"] = _resolved(self.url, attributes["href"])
+        attributes["href"] = resolved(self.url, attributes["href"])
         context.setdefault("links", []).append(attributes)
-        if attributes["rel"] == "alternate" and _content_type(attributes["type"]) in _HTML_TYPES:
+        if attributes["rel"] == "alternate" and content_type(attributes["type"]) in _HTML_TYPES:
             context["link"] = attributes["href"]
         if attributes["rel"] == "enclosure":
             context.setdefault("enclosures", []).append(attributes)
