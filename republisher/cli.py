@@ -403,8 +403,10 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
     now = _now()
     try:
         rules: RuleSet | None = _rules(config)
-    except ConfigError:
+        rules_error = None
+    except ConfigError as e:
         rules = None  # status still reports the sources when a rule file is broken
+        rules_error = e
     with Store.open(config.state_dir) as store:
         states = store.source_states()
         counts = store.feed_counts()
@@ -418,6 +420,9 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
         print(json.dumps(document, indent=2, ensure_ascii=False))
     else:
         print("\n".join(format_status(document)))
+    if rules_error is not None:  # what polls now refuse to run with: never "healthy"
+        print(f"rules: {rules_error} (feeds listed as last stored; polls fail until fixed)", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK if document["healthy"] else EXIT_FAILED
 
 

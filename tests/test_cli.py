@@ -215,6 +215,23 @@ def test_status_exits_1_while_a_source_fails_and_says_its_zone(
     assert main(["--config", config, "status"]) == 0
 
 
+def test_status_says_when_a_rule_file_is_broken_and_exits_1(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write_config({"guardian-uighurs": str(SAMPLE)})
+    config = str(project.config)
+    assert main(["--config", config, "poll"]) == 0
+    capsys.readouterr()
+    broken = project.rules / "broken.toml"
+    broken.write_text('slug = "broken"\ntitle = "Broken"\n[[match]]\nregex = ["(unclosed"]\n', encoding="utf-8")
+    assert main(["--config", config, "status"]) == 1
+    captured = capsys.readouterr()
+    assert "guardian-uighurs" in captured.out  # the sources are still reported
+    assert "broken.toml" in captured.err and "polls fail until fixed" in captured.err
+    broken.unlink()
+    assert main(["--config", config, "status"]) == 0
+
+
 def test_status_json_is_one_document_for_monitoring(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
