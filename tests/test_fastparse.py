@@ -104,6 +104,7 @@ AUTHORS = [
     "bare@news.example.org",
     "",
     "  Padded Name  ",
+    "Long " * 250,  # over parse.LONGEST_AUTHOR: feedparser's author is cut
 ]
 CATEGORIES = [
     "<category>Politics</category>",
@@ -142,9 +143,12 @@ CHANNEL_EXTRAS = [
     '<atom:link rel="self" type="application/rss+xml" href="https://news.example.org/self.xml"/>',
     '<atom:link href="https://news.example.org/alternate"/>',
     '<atom:link rel="hub" href="https://hub.example.org/"/>',
+    '<atom:link rel="SELF" type="Application/RSS+XML" href="https://news.example.org/upper-self.xml"/>',
     "<category>Channel tag</category>",
     "<ttl>30</ttl><generator>CMS 1.0</generator><docs>https://www.rssboard.org/rss-specification</docs>",
     "<cloud/>",  # fast declines
+    "<image><url>https://news.example.org/i.png</url><item><title>In the image</title><guid>img</guid></item></image>",
+    "<image><title>Logo</title><pubDate>Mon, 30 Nov 2026 05:10:00 GMT</pubDate></image>",
 ]
 
 
@@ -209,6 +213,8 @@ ATOM_LINKS = [
     '<link rel="enclosure" href="https://cdn.example.org/{n}.png"/>',
     '<link rel="related" href="https://elsewhere.example.org/{n}"/>',
     '<link rel="self" href="https://news.example.org/self/{n}"/>',
+    '<link rel="ALTERNATE" type="TEXT/HTML" href="https://news.example.org/upper/{n}"/>',
+    '<link rel="Enclosure" type="Audio/MPEG" href="https://cdn.example.org/upper-{n}.mp3"/>',
     "<link>https://news.example.org/text-link</link>",  # fast declines
 ]
 ATOM_IDS = [

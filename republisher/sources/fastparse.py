@@ -27,6 +27,7 @@ from lxml import etree
 
 from republisher.sources.feedtext import C1, Declined, content_type, repaired, resolved, strict_date
 
+LONGEST_AUTHOR = 1000  # parse.py cuts feedparser's RSS authors to this (its regex is quadratic)
 ATOM = "{http://www.w3.org/2005/Atom}"
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
 DC = "{http://purl.org/dc/elements/1.1/}"
@@ -47,12 +48,13 @@ _RSS_CHANNEL = {
     "generator": (),
     "docs": (),
     "ttl": (),
-    "image": None,  # skipped whole: feedparser keeps it apart from the feed's own fields
+    "image": (),  # its children checked (_RSS_IMAGE), then skipped: feedparser keeps them apart
     "managingEditor": (),
     "webMaster": (),
     f"{ATOM}link": ("rel", "href", "type", "title", "hreflang", "length"),
     "item": (),
 }
+_RSS_IMAGE = {name: () for name in ("title", "url", "link", "width", "height", "description")}
 _RSS_ITEM = {
     "title": (),
     "link": (),
@@ -158,6 +160,17 @@ def _root(body: bytes, content_type: str | None) -> Any:
 _DECLARATION = re.compile(r"""\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)""")
 
 
+def _attributes(element: Any) -> dict[str, str]:
+    """An element's attributes as feedparser keeps them: names lower-cased, the values of
+    rel and type too (xml:lang left out)."""
+    normalized = {}
+    for name, value in element.attrib.items():
+        if name != XML_LANG:
+            name = name.lower()
+            normalized[name] = value.lower() if name in ("rel", "type") else value
+    return normalized
+
+
 def _check_attributes(element: Any, allowed: tuple[str, ...]) -> None:
     for name in element.attrib:
         if name != XML_LANG and name not in allowed:
@@ -177,9 +190,7 @@ def _children(element: Any, table: dict[str, Any]) -> list[Any]:
         if tag in seen and tag not in _REPEATABLE:
             raise Declined(f"repeated {tag}")
         seen.add(tag)
-        allowed = table[tag]
-        if allowed is not None:
-            _check_attributes(child, allowed)
+        _check_attributes(child, table[tag])
         children.append(child)
     return children
 
@@ -241,7 +252,8 @@ class _Reader:
             elif tag == f"{ATOM}link":
                 self.atom_link(feed, child)
             elif tag == "image":
-                continue
+                for part in _children(child, _RSS_IMAGE):  # anything else in it (an item!) declines
+                    _text(part)
             else:
                 _text(child)  # checked for markup; feedparser keeps it, parse.py does not read it
         return {"version": "rss20", "feed": feed, "entries": entries}
@@ -262,6 +274,8 @@ class _Reader:
         if "author" in context:
             raise Declined("two authors")
         value = _text(element)
+        if len(value) > LONGEST_AUTHOR:
+            raise Declined("author longer than parse.py lets feedparser read")
         context["author"] = value
         if value and "@" not in value:
             context["author_detail"] = {"name": value}
@@ -296,7 +310,7 @@ class _Reader:
             elif tag == "enclosure":
                 if len(child) or (child.text or "").strip():
                     raise Declined("enclosure with content")
-                attributes = {k: v for k, v in child.attrib.items() if k != XML_LANG}
+                attributes = _attributes(child)
                 if "url" in attributes:
                     attributes["href"] = attributes.pop("url")
                 entry.setdefault("enclosures", []).append(attributes)
@@ -318,7 +332,7 @@ class _Reader:
 
     @staticmethod
     def media_attributes(element: Any) -> dict[str, str]:
-        return {k.lower(): v for k, v in element.attrib.items() if k != XML_LANG}
+        return _attributes(element)
 
     @staticmethod
     def tag(context: dict[str, Any], term: str | None, scheme: str | None, label: str | None) -> None:
@@ -390,7 +404,7 @@ class _Reader:
     def atom_link(self, context: dict[str, Any], element: Any) -> None:
         if len(element) or (element.text or "").strip() or element.get("href") is None:
             raise Declined("link without href, or with content")
-        attributes = {k: v for k, v in element.attrib.items() if k != XML_LANG}
+        attributes = _attributes(element)
         attributes.setdefault("rel", "alternate")
         attributes.setdefault("type", "application/atom+xml" if attributes["rel"] == "self" else "text/html")
         attributes["href"] = resolved(self.url, attributes["href"])

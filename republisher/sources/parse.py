@@ -45,7 +45,7 @@ feedparser.mixin._FeedParserMixin.can_be_relative_uri = (
 # feedparser looks for an e-mail address in an author string with a regex that is
 # quadratic in the string's length: 40 KB of "a" takes seconds, 400 KB minutes. No real
 # author name is that long, so it is cut before the search.
-LONGEST_AUTHOR = 1000
+LONGEST_AUTHOR = fastparse.LONGEST_AUTHOR  # one limit for both readers
 _sync_author_detail = feedparser.mixin._FeedParserMixin._sync_author_detail
 
 
