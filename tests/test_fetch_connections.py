@@ -23,6 +23,7 @@ from republisher.models import FetchResult
 from republisher.sources.fetch import Limits, fetch
 
 LIMITS = Limits(timeout=10, max_bytes=1000)
+SMUGGLED = b"HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n<rss>evil</rss>"
 T = TypeVar("T")
 
 
@@ -66,6 +67,16 @@ class KeepAliveServer:
                         self.answer(304, b"", {"ETag": etag})
                     else:
                         self.answer(200, b"<rss>" + self.path.encode() + b"</rss>", {"ETag": etag})
+                elif self.path == "/304-with-body":
+                    # A 304 that announces a body, sent only after the client's next request
+                    # on this connection: a crafted response the next source must never read.
+                    self.send_response(304)
+                    self.send_header("Content-Length", str(len(SMUGGLED)))
+                    self.end_headers()
+                    self.wfile.flush()
+                    self.rfile.peek(1)  # the next request arrives (or the client closes)
+                    self.wfile.write(SMUGGLED)
+                    self.close_connection = True
                 elif self.path == "/redirect":
                     self.answer(301, b"moved", {"Location": "/ok/target"})
                 elif self.path == "/close":
@@ -208,3 +219,15 @@ def test_a_new_connection_closed_unanswered_is_an_error_not_retried(server: Keep
 
     assert in_own_thread(silent) == "connection failed"
     assert server.paths == ["/silent"]
+
+
+def test_a_304_announcing_a_body_never_lends_its_connection_to_the_next_source(
+    server: KeepAliveServer,
+) -> None:
+    def two_sources() -> tuple[FetchResult, FetchResult]:
+        return fetch(server.url("/304-with-body"), LIMITS, etag='"x"'), fetch(server.url("/ok/next"), LIMITS)
+
+    not_modified, following = in_own_thread(two_sources)
+    assert not_modified.status == 304
+    assert following.body == b"<rss>/ok/next</rss>"  # its own response, on a new connection
+    assert server.opened == 2

@@ -335,6 +335,15 @@ def _release(response: requests.Response) -> None:
     for response.close() to close with its connection."""
     raw = response.raw
     remaining = raw.length_remaining
+    headers = response.headers
+    if response.status_code == 304 and (
+        headers.get("Content-Length", "0").strip() != "0" or "Transfer-Encoding" in headers
+    ):
+        # A 304 has no body (RFC 9110 15.4.5): one that announces one has its framing
+        # wrong, and whatever follows on the connection cannot be trusted to be the next
+        # response. Closed, never pooled.
+        response.close()
+        return
     if remaining is not None and remaining <= _DRAIN_BYTES:
         # At its end urllib3 puts the connection back; a failure here only loses it.
         with contextlib.suppress(urllib3.exceptions.HTTPError, OSError):
