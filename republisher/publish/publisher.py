@@ -87,12 +87,18 @@ def settings_fingerprint(config: Config) -> str:
 
 def publish_due(store: Store, config: Config, rules: RuleSet) -> bool:
     """Whether the output may differ from what the store and settings say it should be."""
-    return (
+    if (
         store.get_meta(UNPUBLISHED_KEY) == "1"
         or store.get_meta(SETTINGS_KEY) != settings_fingerprint(config)
         or any(rule.max_age for rule in rules.rules)
-        or any(not (config.output_dir / name).is_file() for name in output_files(config, rules))
-        or any((config.output_dir / name).is_file() for name in RETIRED_FILES)
+    ):
+        return True
+    try:
+        present = _files_in(config.output_dir)  # one listing, not a stat per output file
+    except OSError:  # no output folder (yet): everything is to write
+        return True
+    return any(name not in present for name in output_files(config, rules)) or any(
+        name in present for name in RETIRED_FILES
     )
 
 
@@ -121,10 +127,13 @@ def _publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tup
     gone_slugs = sorted(store.known_feeds() - set(rules.slugs))
     # Files first, then the store forgets the feed: a crash in between leaves the slug
     # known, so the next publish removes what is left.
-    removed = _remove_files(out, [f"{slug}{suffix}" for slug in gone_slugs for suffix in FEED_SUFFIXES])
-    removed += _remove_files(out, list(RETIRED_FILES))
+    listed = set(os.listdir(out))  # only names listed can be there to remove: no stat for the rest
+    removed = _remove_files(
+        out, [f"{slug}{suffix}" for slug in gone_slugs for suffix in FEED_SUFFIXES], listed
+    )
+    removed += _remove_files(out, list(RETIRED_FILES), listed)
     if "json" not in config.formats:  # JSON output switched off: the .json files leave too
-        removed += _remove_files(out, [f"{rule.slug}.json" for rule in rules.rules])
+        removed += _remove_files(out, [f"{rule.slug}.json" for rule in rules.rules], listed)
     with store.transaction():
         for slug in gone_slugs:
             store.forget_feed(slug)
@@ -240,9 +249,13 @@ def _code_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def _remove_files(out: Path, names: list[str]) -> list[str]:
+def _remove_files(out: Path, names: list[str], listed: set[str]) -> list[str]:
+    """Remove these files (or links) from `out` where they exist; `listed`: every name in
+    the folder (only those can be there). Returns the names removed."""
     removed = []
     for name in names:
+        if name not in listed:
+            continue
         if (out / name).is_file() or (out / name).is_symlink():  # never a folder someone put there
             (out / name).unlink()
             removed.append(name)
