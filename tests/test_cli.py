@@ -223,7 +223,9 @@ def test_status_says_when_a_rule_file_is_broken_and_exits_1(
     assert main(["--config", config, "poll"]) == 0
     capsys.readouterr()
     broken = project.rules / "broken.toml"
-    broken.write_text('slug = "broken"\ntitle = "Broken"\n[[match]]\nregex = ["(unclosed"]\n', encoding="utf-8")
+    broken.write_text(
+        'slug = "broken"\ntitle = "Broken"\n[[match]]\nregex = ["(unclosed"]\n', encoding="utf-8"
+    )
     assert main(["--config", config, "status"]) == 1
     captured = capsys.readouterr()
     assert "guardian-uighurs" in captured.out  # the sources are still reported
