@@ -89,7 +89,9 @@ ATOM_DATES = [
     "2026-11-30T05:10:00Z",
     "2026-11-30T05:10:00+05:30",
     "2026-11-30T05:10:00-00:00",
-    "2026-11-30T05:10:00.123Z",  # fractions: fast declines
+    "2026-11-30T05:10:00.123Z",  # fractions: dropped, as feedparser drops them
+    "2026-11-30T05:10:59.999999Z",
+    "2026-11-30T05:10:59.9999999999999999Z",  # long fractions: fast declines
     "2026-11-30",
     "2026-13-01T00:00:00Z",
     "Mon, 30 Nov 2026 05:10:00 GMT",
@@ -120,6 +122,7 @@ ENCLOSURES = [
     '<enclosure url="https://cdn.example.org/c.bin" type="bad type" length="-1"/>',
     '<media:content url="https://cdn.example.org/d.jpg" medium="image" width="460" fileSize="99"/>',
     '<media:thumbnail url="https://cdn.example.org/e.jpg" width="140"/>',
+    '<media:content url="https://cdn.example.org/f.jpg" width="140"><media:credit scheme="urn:ebu">Photo: A</media:credit></media:content>',
     '<media:content url="https://cdn.example.org/a.mp3" type="audio/mpeg"/>',
     '<enclosure URL="https://cdn.example.org/upper.mp3"/>',  # unknown attribute: fast declines
 ]
@@ -128,7 +131,9 @@ EXTRAS_RSS_ITEM = [
     "<content:encoded><![CDATA[<p>Full text <em>here</em></p>]]></content:encoded>",
     "<content:encoded>&lt;p&gt;Same as the description?&lt;/p&gt;</content:encoded>",
     '<source url="https://other.example.org/rss">Other</source>',  # fast declines
-    "<dc:date>2026-11-30T05:10:00Z</dc:date>",  # fast declines
+    "<dc:date>2026-11-30T05:10:00Z</dc:date>",
+    "<dc:date>2026-11-30T05:10:00.25+01:00</dc:date>",
+    "<dc:date>Mon, 30 Nov 2026 05:10:00 GMT</dc:date>",
     "<!-- a comment --><?pi inside?>",
 ]
 CHANNEL_EXTRAS = [
@@ -147,6 +152,7 @@ CHANNEL_EXTRAS = [
     "<category>Channel tag</category>",
     "<ttl>30</ttl><generator>CMS 1.0</generator><docs>https://www.rssboard.org/rss-specification</docs>",
     "<cloud/>",  # fast declines
+    "<dc:date>2026-11-30T06:00:00Z</dc:date><dc:language>en</dc:language><dc:rights>Rights</dc:rights>",
     "<image><url>https://news.example.org/i.png</url><item><title>In the image</title><guid>img</guid></item></image>",
     "<image><title>Logo</title><pubDate>Mon, 30 Nov 2026 05:10:00 GMT</pubDate></image>",
 ]
@@ -326,6 +332,7 @@ def test_a_plain_document_of_every_accepted_variant_is_taken() -> None:
         *CATEGORIES,
         *ENCLOSURES[:-1],
         *EXTRAS_RSS_ITEM[:3],
+        *EXTRAS_RSS_ITEM[4:7],
     ]
     namespaces = (
         ' xmlns:dc="http://purl.org/dc/elements/1.1/"'

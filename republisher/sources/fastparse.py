@@ -51,9 +51,13 @@ _RSS_CHANNEL = {
     "image": (),  # its children checked (_RSS_IMAGE), then skipped: feedparser keeps them apart
     "managingEditor": (),
     "webMaster": (),
+    f"{DC}date": (),
+    f"{DC}language": (),
+    f"{DC}rights": (),
     f"{ATOM}link": ("rel", "href", "type", "title", "hreflang", "length"),
     "item": (),
 }
+_MEDIA_CONTENT = {f"{MEDIA}credit": ("scheme", "role")}
 _RSS_IMAGE = {name: () for name in ("title", "url", "link", "width", "height", "description")}
 _RSS_ITEM = {
     "title": (),
@@ -67,6 +71,7 @@ _RSS_ITEM = {
     "comments": (),
     f"{CONTENT}encoded": (),
     f"{DC}creator": (),
+    f"{DC}date": (),
     f"{MEDIA}content": ("url", "type", "fileSize", "medium", "width", "height", "isDefault", "expression"),
     f"{MEDIA}thumbnail": ("url", "width", "height"),
 }
@@ -245,7 +250,9 @@ class _Reader:
                 feed["link"] = re.sub(r"&([A-Za-z0-9_]+);", r"&\g<1>", self.link_text(child))
             elif tag == "pubDate":
                 feed["published_parsed"] = strict_date(_text(child))
-            elif tag == "lastBuildDate":
+            elif tag in ("lastBuildDate", f"{DC}date"):
+                if "updated_parsed" in feed:
+                    raise Declined("two update dates")  # feedparser keeps the last; simpler to leave it
                 feed["updated_parsed"] = strict_date(_text(child))
             elif tag == "managingEditor":
                 self.rss_author(feed, child)
@@ -303,6 +310,8 @@ class _Reader:
                     permalink = entry["id"]
             elif tag == "pubDate":
                 entry["published_parsed"] = strict_date(_text(child))
+            elif tag == f"{DC}date":  # feedparser: the entry's updated time
+                entry["updated_parsed"] = strict_date(_text(child))
             elif tag in ("author", f"{DC}creator"):
                 self.rss_author(entry, child)
             elif tag == "category":
@@ -315,8 +324,10 @@ class _Reader:
                     attributes["href"] = attributes.pop("url")
                 entry.setdefault("enclosures", []).append(attributes)
             elif tag == f"{MEDIA}content":
-                if len(child) or (child.text or "").strip():
-                    raise Declined("media:content with content")
+                if (child.text or "").strip():
+                    raise Declined("media:content with text")
+                for part in _children(child, _MEDIA_CONTENT):  # credits: feedparser keeps them apart
+                    _text(part)
                 entry.setdefault("media_content", []).append(self.media_attributes(child))
             elif tag == f"{MEDIA}thumbnail":
                 if len(child) or (child.text or "").strip():

@@ -63,11 +63,13 @@ _RFC822 = re.compile(
     r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(\d{1,2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
     r"(\d{4}) (\d{2}):(\d{2})(?::(\d{2}))? (GMT|UT|UTC|Z|[+-]\d{4})\Z"
 )
-_W3CDTF = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(Z|[+-]\d{2}:\d{2})\Z")
+# Fractions of a second are dropped, as feedparser drops them (up to 6 digits: more could
+# round up to the next second in its float arithmetic).
+_W3CDTF = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,6})?(Z|[+-]\d{2}:\d{2})\Z")
 
 
 def strict_date(text: str) -> time.struct_time:
-    """An RFC 822 (RSS) or RFC 3339 (Atom) date without fractions, in UTC; anything else
+    """An RFC 822 (RSS) or RFC 3339 (Atom) date, in UTC, fractions of a second dropped; anything else
     declines (feedparser's many other formats and repairs stay feedparser's)."""
     if found := _RFC822.match(text):
         day, month, year, hour, minute, second, zone = found.groups()
