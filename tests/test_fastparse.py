@@ -107,6 +107,8 @@ AUTHORS = [
     "",
     "  Padded Name  ",
     "Long " * 250,  # over parse.LONGEST_AUTHOR: feedparser's author is cut
+    "Desk desk@news.example.org, Reporter",  # no usual form: feedparser's split, fast declines
+    "editor@news.co.uk (Ed Itor)",
 ]
 CATEGORIES = [
     "<category>Politics</category>",
@@ -328,6 +330,8 @@ def test_a_plain_document_of_every_accepted_variant_is_taken() -> None:
         *(g.format(n=1) for g, _ in GUIDS),
         *(f"<pubDate>{d}</pubDate>" for d in RSS_DATES[:4] + RSS_DATES[8:9]),
         "<author>Reporter One</author>",
+        "<author>reporter@news.example.org (Reporter Two)</author>",
+        "<dc:creator>Name &lt;name@news.example.org&gt;</dc:creator>",
         "<dc:creator>  Padded Name  </dc:creator>",
         *CATEGORIES,
         *ENCLOSURES[:-1],

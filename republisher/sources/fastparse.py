@@ -25,7 +25,16 @@ from typing import Any
 
 from lxml import etree
 
-from republisher.sources.feedtext import C1, Declined, content_type, repaired, resolved, strict_date
+from republisher.sources.feedtext import (
+    C1,
+    Declined,
+    content_type,
+    named_author,
+    repaired,
+    resolved,
+    strict_date,
+)
+from republisher.text import clean
 
 LONGEST_AUTHOR = 1000  # parse.py cuts feedparser's RSS authors to this (its regex is quadratic)
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -286,8 +295,9 @@ class _Reader:
         context["author"] = value
         if value and "@" not in value:
             context["author_detail"] = {"name": value}
-        elif value:
-            raise Declined("an author with an address")  # feedparser's own split, not ours
+        elif value and named_author(clean(value) or "") is None:
+            # parse.py then takes the name from feedparser's own split of the address
+            raise Declined("an author with an address in no usual form")
 
     def rss_item(self, item: Any) -> dict[str, Any]:
         entry: dict[str, Any] = {}

@@ -10,6 +10,8 @@ import re
 import time
 import urllib.parse
 
+from republisher.text import clean
+
 
 class Declined(Exception):
     """The document is not one the fast reader knows feedparser's answer for."""
@@ -95,3 +97,24 @@ def _minutes(sign: str, hours: str, minutes: str) -> int:
         raise Declined("zone minutes")
     total = int(hours) * 60 + int(minutes)
     return -total if sign == "-" else total
+
+
+# RSS's "e-mail (Name)", "Name <e-mail>" or a bare address. feedparser finds the address
+# with a regex that knows only 2 to 4 letter top-level domains, so "ana@news.example (Ana)"
+# became the name "ple (Ana", and "ana@news.example" the name "ple": parse.py reads these
+# forms itself, and only falls back on feedparser's split for anything else.
+_EMAIL = r"[^\s@()<>]+@[^\s()<>]+"
+_EMAIL_THEN_NAME = re.compile(rf"\s*{_EMAIL}\s*\((.+)\)\s*\Z", re.DOTALL)
+_NAME_THEN_EMAIL = re.compile(rf"(.+?)\s*<{_EMAIL}>\s*\Z", re.DOTALL)
+_BARE_EMAIL = re.compile(rf"\s*{_EMAIL}\s*\Z")
+
+
+def named_author(given: str) -> str | None:
+    """The author an RSS author string with an e-mail address names: the name in
+    "e-mail (Name)" or "Name <e-mail>", or the bare address; None for any other form."""
+    if _BARE_EMAIL.match(given):
+        return given
+    found = _EMAIL_THEN_NAME.match(given) or _NAME_THEN_EMAIL.match(given)
+    if found and (name := clean(found.group(1))):
+        return name
+    return None

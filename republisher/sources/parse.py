@@ -32,7 +32,7 @@ from republisher import enclosures, text
 from republisher.errors import ParseError
 from republisher.markup import sanitize
 from republisher.models import Category, Enclosure, EntryData, FeedData, SourceMeta
-from republisher.sources import fastparse, identity, jsonfeed
+from republisher.sources import fastparse, feedtext, identity, jsonfeed
 from republisher.text import XML_FORBIDDEN, clean, plausible_date, web_url
 
 # feedparser resolves a permalink guid against the document URL, so "12345" fetched from
@@ -366,24 +366,11 @@ def _entry(e: Any, base: str) -> EntryData:
     )
 
 
-# RSS's "e-mail (Name)", "Name <e-mail>" or a bare address. feedparser finds the address
-# with a regex that knows only 2 to 4 letter top-level domains, so "ana@news.example (Ana)"
-# became the name "ple (Ana", and "ana@news.example" the name "ple".
-_EMAIL = r"[^\s@()<>]+@[^\s()<>]+"
-_EMAIL_THEN_NAME = re.compile(rf"\s*{_EMAIL}\s*\((.+)\)\s*\Z", re.DOTALL)
-_NAME_THEN_EMAIL = re.compile(rf"(.+?)\s*<{_EMAIL}>\s*\Z", re.DOTALL)
-_BARE_EMAIL = re.compile(rf"\s*{_EMAIL}\s*\Z")
-
-
 def _author(element: Any) -> str | None:
     """An entry's or a feed's author (RSS author, managingEditor, dc:creator, atom:author)."""
     given = clean(element.get("author"))
-    if given and "@" in given:
-        if _BARE_EMAIL.match(given):
-            return given
-        found = _EMAIL_THEN_NAME.match(given) or _NAME_THEN_EMAIL.match(given)
-        if found and (name := clean(found.group(1))):
-            return name
+    if given and "@" in given and (name := feedtext.named_author(given)) is not None:
+        return name
     author_detail = element.get("author_detail") or {}
     return clean(author_detail.get("name")) or given
 
