@@ -390,3 +390,17 @@ def test_what_the_fast_reader_declines_goes_to_feedparser(document: str, content
     assert fastparse.read(body, URL, content_type, _LOOKS_LIKE_HTML) is None
     fast, slow, _ = _both(body, content_type)
     assert fast == slow
+
+
+def test_an_unforeseen_error_in_the_fast_reader_leaves_the_document_to_feedparser(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = (ROOT / "samples" / "guardian-uighurs.xml").read_bytes()
+    expected = parse_feed(body, URL, None, fast=False)
+
+    def broken(self: object, root: object) -> object:
+        raise RecursionError("a bug met on one hostile document")
+
+    monkeypatch.setattr(fastparse._Reader, "document", broken)
+    assert parse_feed(body, URL, None) == expected
+    assert "fast reader failed" in caplog.text

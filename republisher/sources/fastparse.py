@@ -19,6 +19,7 @@ link taken from a permalink guid or Atom id when the entry has no other.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +36,8 @@ from republisher.sources.feedtext import (
     strict_date,
 )
 from republisher.text import clean
+
+log = logging.getLogger(__name__)
 
 LONGEST_AUTHOR = 1000  # parse.py cuts feedparser's RSS authors to this (its regex is quadratic)
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -140,6 +143,9 @@ def read(
     try:
         return _Reader(url, looks_like_html).document(_root(body, content_type))
     except Declined:
+        return None
+    except Exception:  # anything unforeseen (lxml's or ours): feedparser reads it, as before
+        log.warning("%s: fast reader failed, read by feedparser", url, exc_info=True)
         return None
 
 
