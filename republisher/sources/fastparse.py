@@ -127,8 +127,6 @@ _REPEATABLE = frozenset(
         f"{MEDIA}thumbnail",
     }
 )
-# Atom text construct types, as feedparser names them; "xhtml" (markup as XML) declines.
-_ATOM_TYPES = {None: "text/plain", "text": "text/plain", "html": "text/html"}
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
 
@@ -179,6 +177,7 @@ def _root(body: bytes, content_type: str | None) -> Any:
     return root
 
 
+_ENTITY_IN_QUERY = re.compile(r"&([A-Za-z0-9_]+);")
 _DECLARATION = re.compile(r"""\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)""")
 
 
@@ -217,11 +216,22 @@ def _children(element: Any, table: dict[str, Any]) -> list[Any]:
     return children
 
 
+def _raw_text_of(element: Any) -> str:
+    """The element's own text (before any child), stripped."""
+    return (element.text or "").strip()
+
+
 def _raw_text(element: Any) -> str:
     """A text element's content, stripped. Markup inside it (child elements) declines."""
     if len(element):
         raise Declined(f"markup inside {element.tag}")
-    return (element.text or "").strip()
+    return _raw_text_of(element)
+
+
+def _empty(element: Any) -> None:
+    """An element that carries only attributes: any content in it declines."""
+    if len(element) or _raw_text_of(element):
+        raise Declined(f"content inside {element.tag}")
 
 
 def _text(element: Any) -> str:
@@ -235,12 +245,8 @@ class _Reader:
         self.looks_like_html = looks_like_html
 
     def document(self, root: Any) -> dict[str, Any]:
-        for element in root.iter():
-            if isinstance(element.tag, str) and any(
-                name.startswith("{http://www.w3.org/XML/1998/namespace}") and name != XML_LANG
-                for name in element.attrib
-            ):
-                raise Declined("xml:base or another xml: attribute")
+        # Every element read is checked against its parent's table, the roots here: an
+        # attribute no table lists (xml:base among them) declines wherever it is.
         if root.tag == "rss":
             _check_attributes(root, ("version",))
             if root.get("version") != "2.0" or len(root) != 1 or root[0].tag != "channel":
@@ -264,7 +270,7 @@ class _Reader:
             elif tag == "title":
                 feed["title_detail"] = self.rss_title(child)
             elif tag == "link":
-                feed["link"] = re.sub(r"&([A-Za-z0-9_]+);", r"&\g<1>", self.link_text(child))
+                feed["link"] = self.link_text(child)
             elif tag == "pubDate":
                 feed["published_parsed"] = strict_date(_text(child))
             elif tag in ("lastBuildDate", f"{DC}date"):
@@ -288,11 +294,15 @@ class _Reader:
         kind = "text/html" if self.looks_like_html(raw) else "text/plain"
         return {"type": kind, "value": repaired(raw), "base": self.url}
 
-    def link_text(self, element: Any) -> str:
-        value = element.text.strip() if element.text else ""
-        if len(element):
-            raise Declined("markup inside a link")
-        return repaired(resolved(self.url, value) if value else value)
+    def link_text(self, element: Any, *, unescape: bool = False) -> str:
+        """An RSS <link>: resolved against the document URL, then feedparser's repairs of
+        the text and of query strings written as entities ("a=1&b;=2" -> "a=1&b=2"; an
+        item's link also loses "&amp;" escaped twice)."""
+        value = _raw_text(element)
+        value = repaired(resolved(self.url, value) if value else value)
+        if unescape:
+            value = value.replace("&amp;", "&")
+        return _ENTITY_IN_QUERY.sub(r"&\g<1>", value)
 
     def rss_author(self, context: dict[str, Any], element: Any) -> None:
         if "author" in context:
@@ -316,8 +326,7 @@ class _Reader:
             if tag == "title":
                 entry["title_detail"] = self.rss_title(child)
             elif tag == "link":
-                value = self.link_text(child).replace("&amp;", "&")
-                link = re.sub(r"&([A-Za-z0-9_]+);", r"&\g<1>", value)
+                link = self.link_text(child, unescape=True)
             elif tag == "description":
                 entry["summary_detail"] = {"type": "text/html", "value": _text(child), "base": self.url}
             elif tag == f"{CONTENT}encoded":
@@ -335,22 +344,20 @@ class _Reader:
             elif tag == "category":
                 self.tag(entry, _text(child) or None, child.get("domain"), None)
             elif tag == "enclosure":
-                if len(child) or (child.text or "").strip():
-                    raise Declined("enclosure with content")
+                _empty(child)
                 attributes = _attributes(child)
                 if "url" in attributes:
                     attributes["href"] = attributes.pop("url")
                 entry.setdefault("enclosures", []).append(attributes)
             elif tag == f"{MEDIA}content":
-                if (child.text or "").strip():
+                if _raw_text_of(child):
                     raise Declined("media:content with text")
                 for part in _children(child, _MEDIA_CONTENT):  # credits: feedparser keeps them apart
                     _text(part)
-                entry.setdefault("media_content", []).append(self.media_attributes(child))
+                entry.setdefault("media_content", []).append(_attributes(child))
             elif tag == f"{MEDIA}thumbnail":
-                if len(child) or (child.text or "").strip():
-                    raise Declined("media:thumbnail with content")
-                entry.setdefault("media_thumbnail", []).append(self.media_attributes(child))
+                _empty(child)
+                entry.setdefault("media_thumbnail", []).append(_attributes(child))
             else:
                 _text(child)
         if link is not None:
@@ -358,10 +365,6 @@ class _Reader:
         elif permalink is not None:
             entry["link"] = permalink
         return entry
-
-    @staticmethod
-    def media_attributes(element: Any) -> dict[str, str]:
-        return _attributes(element)
 
     @staticmethod
     def tag(context: dict[str, Any], term: str | None, scheme: str | None, label: str | None) -> None:
@@ -381,19 +384,18 @@ class _Reader:
         for child in _children(root, _ATOM_FEED):
             tag = child.tag
             if tag == f"{ATOM}entry":
-                _check_attributes(child, ())
                 entries.append(self.atom_entry(child))
             else:
-                self.atom_common(feed, child, in_entry=False)
+                self.atom_common(feed, child)
         return {"version": "atom10", "feed": feed, "entries": entries}
 
     def atom_entry(self, element: Any) -> dict[str, Any]:
         entry: dict[str, Any] = {}
         for child in _children(element, _ATOM_ENTRY):
-            self.atom_common(entry, child, in_entry=True)
+            self.atom_common(entry, child)
         return entry
 
-    def atom_common(self, context: dict[str, Any], child: Any, *, in_entry: bool) -> None:
+    def atom_common(self, context: dict[str, Any], child: Any) -> None:
         tag = child.tag[len(ATOM) :]
         if tag == "title":
             context["title_detail"] = self.atom_text(child)
@@ -416,8 +418,7 @@ class _Reader:
         elif tag == "author":
             self.atom_author(context, child)
         elif tag == "category":
-            if len(child) or (child.text or "").strip():
-                raise Declined("category with content")
+            _empty(child)
             self.tag(context, child.get("term"), child.get("scheme"), child.get("label"))
         elif tag in ("subtitle", "rights"):
             self.atom_text(child)
@@ -425,14 +426,15 @@ class _Reader:
             _text(child)  # generator, icon, logo: checked, not read
 
     def atom_text(self, element: Any) -> dict[str, Any]:
-        kind = element.get("type")
-        if kind not in _ATOM_TYPES:
+        kind = content_type(element.get("type") or "text")
+        if kind not in ("text/plain", "text/html"):  # xhtml (markup as XML) and the rest
             raise Declined(f"text type {kind!r}")
-        return {"type": _ATOM_TYPES[kind], "value": _text(element), "base": self.url}
+        return {"type": kind, "value": _text(element), "base": self.url}
 
     def atom_link(self, context: dict[str, Any], element: Any) -> None:
-        if len(element) or (element.text or "").strip() or element.get("href") is None:
-            raise Declined("link without href, or with content")
+        _empty(element)
+        if element.get("href") is None:
+            raise Declined("link without href")
         attributes = _attributes(element)
         attributes.setdefault("rel", "alternate")
         attributes.setdefault("type", "application/atom+xml" if attributes["rel"] == "self" else "text/html")
@@ -446,7 +448,7 @@ class _Reader:
     def atom_author(self, context: dict[str, Any], element: Any) -> None:
         if "author" in context or "author_detail" in context:
             raise Declined("two authors")
-        if (element.text or "").strip():
+        if _raw_text_of(element):
             raise Declined("author with text")
         detail: dict[str, str] = {}
         for child in _children(element, _ATOM_PERSON):
