@@ -94,7 +94,7 @@ def publish_due(store: Store, config: Config, rules: RuleSet) -> bool:
     ):
         return True
     try:
-        present = _files_in(config.output_dir)  # one listing, not a stat per output file
+        present = _listing(config.output_dir)[1]  # one listing, not a stat per output file
     except OSError:  # no output folder (yet): everything is to write
         return True
     return any(name not in present for name in output_files(config, rules)) or any(
@@ -127,7 +127,8 @@ def _publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tup
     gone_slugs = sorted(store.known_feeds() - set(rules.slugs))
     # Files first, then the store forgets the feed: a crash in between leaves the slug
     # known, so the next publish removes what is left.
-    listed = set(os.listdir(out))  # only names listed can be there to remove: no stat for the rest
+    # One listing of the folder, not a stat per file: what can be removed, what is there.
+    listed, regular = _listing(out)
     removed = _remove_files(
         out, [f"{slug}{suffix}" for slug in gone_slugs for suffix in FEED_SUFFIXES], listed
     )
@@ -145,7 +146,7 @@ def _publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tup
         rule.slug: _inputs_fingerprint(rule, settings, first_written[rule.slug]) for rule in rules.rules
     }
     summaries: dict[str, FeedSummary] = {}
-    present = _files_in(out)  # one listing, where a check per file cost a stat each
+    present = regular - set(removed)
     for rule in rules.rules:
         if rule.slug not in changed and not rule.max_age:
             files_there = all(name in present for name in _feed_files(rule, config))
@@ -193,10 +194,12 @@ def _fingerprint(shape: tuple[object, ...], settings: str, first_written: str) -
     return hashlib.sha256(json.dumps(inputs).encode()).hexdigest()
 
 
-def _files_in(folder: Path) -> set[str]:
-    """The names of the regular files in the folder (symbolic links to one included)."""
+def _listing(folder: Path) -> tuple[set[str], set[str]]:
+    """Every name in the folder, and the names of its regular files (symbolic links to
+    one included)."""
     with os.scandir(folder) as listing:
-        return {entry.name for entry in listing if entry.is_file()}
+        entries = list(listing)
+    return {entry.name for entry in entries}, {entry.name for entry in entries if entry.is_file()}
 
 
 def _unchanged(record: str | None, inputs: str, files_there: bool) -> FeedSummary | None:

@@ -129,9 +129,6 @@ class _Worker:
     def pid(self) -> int:
         return self.process.pid
 
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
     def stop(self, kill: bool = False) -> None:
         """Close the pipe (the worker ends when it reads EOF) and reap the process;
         `kill` ends it at once, and so does a worker still busy after 5 seconds."""
