@@ -42,12 +42,14 @@ def from_scratch(project: Project) -> dict[str, bytes]:
     rules = load_rules(config.rules_dir)
     now = datetime.now(UTC)  # no feed here ages entries out (max_age)
     with Store.open(config.state_dir) as store:
+        counts = store.routed_counts(rules.slugs)
+        first_written = store.first_written_all(rules.slugs, now)
         feeds = [
             publisher.FeedContent(
                 rule,
                 publisher.feed_stories(store, rule, config.max_entries, now),
-                store.routed_count(rule.slug),
-                store.first_written(rule.slug, now),
+                counts.get(rule.slug, 0),
+                first_written[rule.slug],
             )
             for rule in rules.rules
         ]

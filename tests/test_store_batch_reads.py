@@ -91,7 +91,7 @@ def test_replacing_an_entry_marks_its_old_and_new_feeds(tmp_path: Path) -> None:
 
 def test_first_written_of_many_feeds_at_once(tmp_path: Path) -> None:
     with Store.open(tmp_path) as store, store.transaction():
-        assert store.first_written("old", NOW) == NOW
+        assert store.first_written_all(["old"], NOW) == {"old": NOW}
         later = NOW + timedelta(days=1)
         assert store.first_written_all(["old", "new"], later) == {"old": NOW, "new": later}
 

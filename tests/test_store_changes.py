@@ -58,7 +58,7 @@ def test_rerouting_marks_only_the_feeds_an_entry_joins_or_leaves(tmp_path: Path)
             store.set_routes("src", "b", ["two"])  # unchanged: left alone
         assert changes_seen(store) == {"one", "three"}
         assert store.routes_of("src", "a") == {"two", "three"}
-        assert store.routed_count("two") == 2
+        assert store.routed_counts(["two"]) == {"two": 2}
 
 
 def test_a_forgotten_feed_is_no_longer_changed(tmp_path: Path) -> None:
@@ -72,8 +72,7 @@ def test_a_forgotten_feed_is_no_longer_changed(tmp_path: Path) -> None:
 def test_records_are_kept_per_feed(tmp_path: Path) -> None:
     with Store.open(tmp_path) as store:
         with store.transaction():
-            store.first_written("one", NOW)
-            store.first_written("two", NOW)
+            store.first_written_all(["one", "two"], NOW)
             store.published({"one": "record of one"}, set())
         assert store.published_records() == {"one": "record of one"}
 

@@ -31,14 +31,9 @@ class FeedRecords:
     def _run_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         raise NotImplementedError
 
-    def first_written(self, slug: str, now: datetime) -> datetime:
-        """When a derived feed was first written, recording `now` the first time."""
-        self._run("INSERT OR IGNORE INTO feeds (slug, first_written) VALUES (?, ?)", (slug, codec.iso(now)))
-        rows = self._run("SELECT first_written FROM feeds WHERE slug = ?", (slug,))
-        return datetime.fromisoformat(rows[0][0])
-
     def first_written_all(self, slugs: Iterable[str], now: datetime) -> dict[str, datetime]:
-        """first_written of each of these feeds, in two statements however many there are."""
+        """When each of these derived feeds was first written, recording `now` for those
+        never written yet; two statements however many feeds there are."""
         wanted = sorted(set(slugs))
         self._run_many(
             "INSERT OR IGNORE INTO feeds (slug, first_written) VALUES (?, ?)",

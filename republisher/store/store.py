@@ -336,13 +336,8 @@ class Store(FeedRecords, EntryReads):
         rows = self._run("SELECT slug FROM routes WHERE source = ? AND key = ?", (source, key))
         return {slug for (slug,) in rows}
 
-    def routed_count(self, slug: str) -> int:
-        """The number of entries routed to a derived feed."""
-        count: int = self._run("SELECT count(*) FROM routes WHERE slug = ?", (slug,))[0][0]
-        return count
-
     def routed_counts(self, slugs: Iterable[str]) -> dict[str, int]:
-        """slug -> routed_count, for those of these feeds that have routed entries."""
+        """slug -> the number of entries routed to it, for those of these feeds that have any."""
         rows = self._run(
             "SELECT slug, count(*) FROM routes WHERE slug IN (SELECT value FROM json_each(?)) GROUP BY slug",
             (json.dumps(sorted(set(slugs))),),
