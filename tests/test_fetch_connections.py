@@ -9,7 +9,6 @@ socket is closed when the fetch threads end.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +20,7 @@ import pytest
 
 from republisher.errors import FetchError
 from republisher.models import FetchResult
-from republisher.sources.fetch import Limits, fetch, fetches_ended
+from republisher.sources.fetch import Limits, fetch
 
 LIMITS = Limits(timeout=10, max_bytes=1000)
 SMUGGLED = b"HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n<rss>evil</rss>"
@@ -84,15 +83,6 @@ class KeepAliveServer:
                     self.answer(200, b"<rss/>", {"Connection": "close"})
                 elif self.path == "/error":
                     self.answer(500, b"oops " * 20)
-                elif self.path == "/drip":  # each read in time, the whole far too slow
-                    self.send_response(200)
-                    self.send_header("Content-Length", "40")
-                    self.end_headers()
-                    with contextlib.suppress(OSError):
-                        for _ in range(40):
-                            self.wfile.write(b" ")
-                            self.wfile.flush()
-                            time.sleep(0.2)
                 elif self.path == "/big":
                     self.answer(200, b"x" * 300_000)  # more than one read: left unread
                 elif self.path == "/truncated":
@@ -241,17 +231,3 @@ def test_a_304_announcing_a_body_never_lends_its_connection_to_the_next_source(
     assert not_modified.status == 304
     assert following.body == b"<rss>/ok/next</rss>"  # its own response, on a new connection
     assert server.opened == 2
-
-
-def test_the_thread_timing_fetches_ends_with_them_and_comes_back_with_the_next(
-    server: KeepAliveServer,
-) -> None:
-    def timers() -> list[threading.Thread]:
-        return [thread for thread in threading.enumerate() if thread.name == "fetch-watchdog"]
-
-    fetch(server.url("/ok/a"), LIMITS)
-    assert timers()
-    fetches_ended()  # a publish may fork only once no other thread runs
-    assert not timers()
-    with pytest.raises(FetchError, match="timed out"):  # only the timer cuts a drip short
-        fetch(server.url("/drip"), Limits(timeout=1, max_bytes=1000))

@@ -22,7 +22,6 @@ from republisher.daemon import http as serve
 from republisher.daemon.systemd import notify, watchdog_interval
 from republisher.errors import ConfigError, RepublisherError
 from republisher.poll import cycle
-from republisher.processes import cores
 from republisher.publish import websub
 from republisher.routing.check import load_checked
 from republisher.routing.rules import RuleSet
@@ -47,7 +46,7 @@ class Daemon:
     def __init__(self, path: Path, config: Config, rules: RuleSet) -> None:
         self.path = path
         self.current = (config, rules)  # swapped as one object so a tick never sees a mix
-        self.pool = ParsePool(cores(), config.poll.timeout)
+        self.pool = ParsePool(cycle.cores(), config.poll.timeout)
         self.ticking = threading.Lock()
         self.wake = threading.Event()
         self.stop_requested = False

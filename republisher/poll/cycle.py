@@ -8,6 +8,7 @@ import dataclasses
 import functools
 import hashlib
 import logging
+import os
 import queue
 import random
 import time
@@ -25,10 +26,9 @@ from republisher.poll import schedule
 from republisher.poll.decide import Decision, Fetched, SourceOutcome, decide, with_dropped
 from republisher.poll.lock import poll_lock
 from republisher.poll.reroute import reroute_if_rules_changed
-from republisher.processes import cores
 from republisher.publish import publisher, websub
 from republisher.routing.rules import RuleSet
-from republisher.sources.fetch import Limits, fetch, fetches_ended
+from republisher.sources.fetch import Limits, fetch
 from republisher.sources.workers import parse_pool
 from republisher.store import Store
 
@@ -97,7 +97,6 @@ def poll_once(
             )
             fetches = fetching.enter_context(_fetches(mapper, config.poll.workers, fetch_one, due))
             outcomes = _store_all(store, fetches, states, now, jitter)
-        fetches_ended()
         order = {source.name: n for n, source in enumerate(due)}
         outcomes.sort(key=lambda outcome: order[outcome.name])  # as configured, not as fetched
         written: list[str] = []
@@ -181,6 +180,11 @@ def _decide(
     known = store.content_hashes(name)
     wanted = [p.atom_id for p in fetched.feed.entries]
     return decide(fetched, state, known, store.atom_id_owners(wanted), now, jitter)
+
+
+def cores() -> int:
+    """The CPU cores this process may use (one parse worker each)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 class _Fetches:

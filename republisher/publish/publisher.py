@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from republisher import __version__
 from republisher.config import Config
-from republisher.processes import Forked, HelperFailed, cores, fork_is_safe
 from republisher.routing.rules import Rule, RuleSet
 from republisher.store.store import Store
 
@@ -119,7 +118,7 @@ def publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tupl
 
 def _publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tuple[list[str], list[str]]:
     from republisher.publish.files import remove_stale_temporaries, writer
-    from republisher.publish.render import index_files
+    from republisher.publish.render import index_files, render_feeds
     from republisher.publish.site import summary_to_json
 
     out = config.output_dir
@@ -154,13 +153,13 @@ def _publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tup
             if (summary := _unchanged(recorded.get(rule.slug), inputs[rule.slug], files_there)) is not None:
                 summaries[rule.slug] = summary
     todo = [rule for rule in rules.rules if rule.slug not in summaries]
-    rendered, written_paths = _render_feeds(store, config, todo, first_written, now)
-    summaries.update(rendered)
-    in_order = [summaries[rule.slug] for rule in rules.rules]
-    with writer() as files:
+    with writer() as files:  # writes while the next feed renders
+        rendered = {s.slug: s for s in render_feeds(store, config, todo, first_written, now, files)}
+        summaries.update(rendered)
+        in_order = [summaries[rule.slug] for rule in rules.rules]
         for name, document in index_files(in_order, config).items():
             files.write(out / name, document)
-        written = [path.name for path in written_paths + files.written()]
+        written = [path.name for path in files.written()]
     records = {
         slug: json.dumps({"inputs": inputs[slug], "summary": summary_to_json(summary)})
         for slug, summary in rendered.items()
@@ -171,89 +170,6 @@ def _publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tup
         store.set_meta(UNPUBLISHED_KEY, "0")
         store.set_meta(SETTINGS_KEY, settings)
     return written, removed
-
-
-# A publish rendering at least this many feeds deals them between this process and a
-# forked helper, one core each; fewer render here (a fork costs more than a few feeds).
-SPLIT_AT = 8
-
-
-def _render_feeds(
-    store: Store, config: Config, rules: list[Rule], first_written: dict[str, datetime], now: datetime
-) -> tuple[dict[str, FeedSummary], list[Path]]:
-    """Render and write these feeds: their summaries by slug, and the files written.
-
-    A cold publish renders hundreds of feeds, and rendering is pure Python: on one core it
-    took as long as fetching and parsing every source on all of them. So when there are
-    SPLIT_AT feeds or more, two cores and no other thread here (processes.fork_is_safe),
-    a forked helper renders every other feed with its own store connection while this
-    process renders the rest; each holds half the entries one process would (memory).
-    The caller records what was published once both are done, so a crash of either leaves
-    it all to publish again; a helper that fails is logged and its feeds rendered here."""
-    from republisher.publish.render import CACHED_ENTRIES
-
-    if len(rules) < SPLIT_AT or cores() < 2 or not fork_is_safe():
-        return _render_here(store, config, rules, first_written, now, CACHED_ENTRIES)
-    mine, theirs = rules[0::2], rules[1::2]
-    cached = CACHED_ENTRIES // 2
-    with store.closed():  # no SQLite connection may cross the fork
-        helper = Forked(functools.partial(_render_in_helper, config, theirs, first_written, now, cached))
-    try:
-        summaries, written = _render_here(store, config, mine, first_written, now, cached)
-        try:
-            theirs_summaries, theirs_written = _from_helper(helper.result())
-        except HelperFailed as e:
-            log.warning("rendering feeds in a second process failed (%s): rendering them here", e)
-            theirs_summaries, theirs_written = _render_here(store, config, theirs, first_written, now, cached)
-    finally:
-        helper.kill()  # when this process failed first: the helper's work is not wanted
-    place = {rule.slug: n for n, rule in enumerate(rules)}
-    by_rule = sorted(written + theirs_written, key=lambda path: place.get(path.name.rsplit(".", 1)[0], -1))
-    return summaries | theirs_summaries, by_rule  # in the order of the rules, as one process writes
-
-
-def _render_here(
-    store: Store,
-    config: Config,
-    rules: list[Rule],
-    first_written: dict[str, datetime],
-    now: datetime,
-    cached: int,
-) -> tuple[dict[str, FeedSummary], list[Path]]:
-    from republisher.publish.files import writer
-    from republisher.publish.render import render_feeds
-
-    with writer() as files:  # writes while the next feed renders
-        summaries = render_feeds(store, config, rules, first_written, now, files, cached)
-        return {summary.slug: summary for summary in summaries}, files.written()
-
-
-def _render_in_helper(
-    config: Config, rules: list[Rule], first_written: dict[str, datetime], now: datetime, cached: int
-) -> str:
-    """In the forked helper: render these feeds with a store connection of its own; what
-    the parent needs of them (summaries, files written) as JSON."""
-    from republisher.publish.site import summary_to_json
-
-    with Store.open(config.state_dir) as store, store.small_cache():
-        summaries, written = _render_here(store, config, rules, first_written, now, cached)
-    return json.dumps(
-        {
-            "summaries": [summary_to_json(summary) for summary in summaries.values()],
-            "written": [str(path) for path in written],
-        }
-    )
-
-
-def _from_helper(answer: str) -> tuple[dict[str, FeedSummary], list[Path]]:
-    from republisher.publish.site import summary_from_json
-
-    try:
-        raw = json.loads(answer)
-        summaries = [summary_from_json(text) for text in raw["summaries"]]
-        return {summary.slug: summary for summary in summaries}, [Path(path) for path in raw["written"]]
-    except (ValueError, KeyError, TypeError) as e:
-        raise HelperFailed(f"unreadable answer: {e}") from e
 
 
 def _feed_files(rule: Rule, config: Config) -> list[str]:

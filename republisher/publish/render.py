@@ -121,19 +121,16 @@ def render_feeds(
     first_written: dict[str, datetime],
     now: datetime,
     files: Writer,
-    cached: int | None = None,
 ) -> list[FeedSummary]:
     """Read, render and hand to `files` each of these feeds; their summaries, in order.
 
     The feeds are read a batch at a time, each batch in one go before any is rendered: an
     entry in several feeds of the batch is fetched once, and no query waits on the threads
-    writing files (each query lets them take the interpreter). `cached`: stored entries
-    whose work is shared between feeds, at most (CACHED_ENTRIES unless given)."""
-    cached = CACHED_ENTRIES if cached is None else cached
+    writing files (each query lets them take the interpreter)."""
     caches = RenderCaches()
     summaries = []
-    for batch in _batches(rules, config.max_entries, cached):
-        if caches.entries() > cached:  # bounded memory, whatever the feeds hold
+    for batch in _batches(rules, config.max_entries):
+        if caches.entries() > CACHED_ENTRIES:  # bounded memory, whatever the feeds hold
             caches = RenderCaches()
         for feed in _read_feeds(store, batch, config.max_entries, now, first_written, caches):
             documents, summary = render_feed_files(feed, config, caches)
@@ -143,13 +140,13 @@ def render_feeds(
     return summaries
 
 
-def _batches(rules: Sequence[Rule], default_limit: int, cached: int) -> list[list[Rule]]:
-    """The rules in order, in batches reading at most about cached / 2 entries."""
+def _batches(rules: Sequence[Rule], default_limit: int) -> list[list[Rule]]:
+    """The rules in order, in batches reading at most about CACHED_ENTRIES / 2 entries."""
     batches: list[list[Rule]] = [[]]
     rows = 0
     for rule in rules:
         wanted = (rule.max_entries or default_limit) * MERGE_LOOKAHEAD
-        if batches[-1] and rows + wanted > cached // 2:
+        if batches[-1] and rows + wanted > CACHED_ENTRIES // 2:
             batches.append([])
             rows = 0
         batches[-1].append(rule)

@@ -55,19 +55,16 @@ _DRAIN_BYTES = 16 * 1024
 
 
 class _Watchdog:
-    """One thread that runs callbacks at deadlines: cheaper than a Timer thread per fetch.
-    The thread starts with the first alarm and ends when asked (`stop`) with none pending."""
+    """One thread that runs callbacks at deadlines: cheaper than a Timer thread per fetch."""
 
     def __init__(self) -> None:
         self.alarms: list[tuple[float, int, Callable[[], None]]] = []
         self.condition = threading.Condition()
         self.counter = itertools.count()
         self.thread: threading.Thread | None = None
-        self.stopping = False
 
     def arm(self, seconds: float, callback: Callable[[], None]) -> int:
         with self.condition:
-            self.stopping = False
             ticket = next(self.counter)
             heapq.heappush(self.alarms, (time.monotonic() + seconds, ticket, callback))
             if self.thread is None or not self.thread.is_alive():
@@ -81,22 +78,10 @@ class _Watchdog:
             self.alarms = [a for a in self.alarms if a[1] != ticket]
             heapq.heapify(self.alarms)
 
-    def stop(self) -> None:
-        """End the thread if no alarm is pending; it starts again with the next one."""
-        with self.condition:
-            if self.alarms or self.thread is None:
-                return
-            self.stopping = True
-            self.condition.notify()
-            thread = self.thread
-        thread.join(timeout=1.0)  # a fetch armed meanwhile keeps it: then it is not waited for
-
     def _run(self) -> None:
         while True:
             with self.condition:
                 while not self.alarms or self.alarms[0][0] > time.monotonic():
-                    if self.stopping and not self.alarms:
-                        return
                     wait = self.alarms[0][0] - time.monotonic() if self.alarms else None
                     self.condition.wait(wait)
                 _, _, callback = heapq.heappop(self.alarms)
@@ -106,13 +91,6 @@ class _Watchdog:
 
 
 _WATCHDOG = _Watchdog()
-
-
-def fetches_ended() -> None:
-    """Say that no fetch runs in this process now: the thread timing fetches ends (it
-    starts again with the next fetch), so that a publish may fork a helper (see
-    processes.fork_is_safe)."""
-    _WATCHDOG.stop()
 
 
 class _Deadline:

@@ -52,16 +52,6 @@ class EntryWrite:
     routes: tuple[str, ...]  # slugs of the feeds that take the entry
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    try:
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves, one per source.
-        db = sqlite3.connect(path, isolation_level=None, timeout=60)
-    except sqlite3.Error as e:
-        raise StoreError(str(path), _reason(e, "cannot open store")) from e
-    db.row_factory = sqlite3.Row
-    return db
-
-
 def _encodable(row: tuple[Any, ...]) -> tuple[Any, ...]:
     """The row, if SQLite can take every text in it (UTF-8: no lone surrogates)."""
     for value in row:
@@ -85,48 +75,31 @@ class Store(FeedRecords, EntryReads):
         path = state_dir / DB_NAME
         try:
             state_dir.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves, one per source.
+            db = sqlite3.connect(path, isolation_level=None, timeout=60)
         except OSError as e:
             raise StoreError(str(path), f"cannot open store: {e}") from e
-        store = cls(_connect(path), path)
+        except sqlite3.Error as e:
+            raise StoreError(str(path), _reason(e, "cannot open store")) from e
+        db.row_factory = sqlite3.Row
+        store = cls(db, path)
         try:
-            store._configure()
+            # The first read of the file: a damaged one fails here, with its own message.
+            store._run("PRAGMA journal_mode = WAL", doing="cannot open store")
+            # In WAL mode NORMAL loses nothing when the process dies (kill -9); only a power
+            # cut may lose the last commits, never corrupt the file. FULL would fsync every
+            # source's commit, which made cold polls of many sources wait on the disk.
+            store._run("PRAGMA synchronous = NORMAL")
+            # Copy the log into the file every CHECKPOINT_PAGES pages rather than SQLite's 1000:
+            # a cold poll of many sources writes tens of MB, and each copy waits on the disk.
+            store._run(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
+            store._run("PRAGMA foreign_keys = ON")
+            store._run(f"PRAGMA cache_size = -{CACHE_KB}")
             store._migrate()
         except BaseException:
-            store.db.close()
+            db.close()
             raise
         return store
-
-    def _configure(self) -> None:
-        # The first read of the file: a damaged one fails here, with its own message.
-        self._run("PRAGMA journal_mode = WAL", doing="cannot open store")
-        # In WAL mode NORMAL loses nothing when the process dies (kill -9); only a power
-        # cut may lose the last commits, never corrupt the file. FULL would fsync every
-        # source's commit, which made cold polls of many sources wait on the disk.
-        self._run("PRAGMA synchronous = NORMAL")
-        # Copy the log into the file every CHECKPOINT_PAGES pages rather than SQLite's 1000:
-        # a cold poll of many sources writes tens of MB, and each copy waits on the disk.
-        self._run(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
-        self._run("PRAGMA foreign_keys = ON")
-        self._run(f"PRAGMA cache_size = -{CACHE_KB}")
-
-    @contextlib.contextmanager
-    def closed(self) -> Iterator[None]:
-        """`with store.closed():` no connection to the file is open in the block; after it
-        the store is open again, as it was. A process forked in the block must not inherit
-        an open SQLite connection (SQLite's locks would be wrong in both processes): the
-        child opens its own (see processes.Forked)."""
-        cache_size = self._run("PRAGMA cache_size")[0][0]
-        self.close()
-        try:
-            yield
-        finally:
-            self.db = _connect(self.path)
-            try:
-                self._configure()
-                self._run(f"PRAGMA cache_size = {int(cache_size)}")
-            except BaseException:
-                self.db.close()
-                raise
 
     def close(self) -> None:
         try:
