@@ -491,3 +491,29 @@ def test_parsed_self_links_reach_atom_source_and_json_source() -> None:
     }
     (entry,), _ = published(json.dumps(document), "https://mirror.example/w.json")
     assert source_self(entry) == "https://w.example/feed.json"
+
+
+# --- the source's date ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("channel", "item", "expected"),
+    [
+        # The channel's own date, when it gives one...
+        ("<lastBuildDate>Tue, 02 Feb 2021 08:00:00 GMT</lastBuildDate>", "", "2021-02-02T08:00:00+00:00"),
+        ("<pubDate>Mon, 01 Feb 2021 08:00:00 GMT</pubDate>", "", "2021-02-01T08:00:00+00:00"),
+        # ...else the entry's: the source was updated no later than the entry it carries.
+        ("", "<pubDate>Wed, 03 Feb 2021 09:30:00 GMT</pubDate>", "2021-02-03T09:30:00+00:00"),
+        ("", "<dc:date>2021-02-04T10:00:00+01:00</dc:date>", "2021-02-04T09:00:00+00:00"),
+    ],
+)
+def test_atom_source_always_says_when_the_source_was_updated(channel: str, item: str, expected: str) -> None:
+    (entry,), _ = published(rss(channel, rss_item("a", item)))
+    assert entry.findtext(f"{ATOM}source/{ATOM}updated") == expected
+
+
+def test_a_source_and_entry_without_dates_give_the_time_the_entry_was_first_seen() -> None:
+    (entry,), _ = published(rss("", rss_item("a")))
+    updated = entry.findtext(f"{ATOM}source/{ATOM}updated")
+    assert updated is not None and updated == entry.findtext(f"{ATOM}updated")
+    assert datetime.fromisoformat(updated) <= datetime.now(UTC)

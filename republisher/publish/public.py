@@ -16,7 +16,7 @@ import html
 import re
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -249,6 +249,11 @@ def public_entry(story: Story) -> PublicEntry:
     """The story as published; raises when the entry cannot be published at all."""
     entry = dated(story.entry)
     data, source = entry.data, public_source(entry.origin)
+    if source.updated is None:
+        # A source feed that gives no date of its own (an RSS channel with neither
+        # lastBuildDate nor pubDate) was updated no later than the entry it carries:
+        # atom:source always says when, and says it the same way at every publish.
+        source = replace(source, updated=entry.updated_time)
     scrub = _scrubber(entry.origin)
     entry_id = xml_text(entry.atom_id).strip()
     if not _IRI.match(entry_id):
