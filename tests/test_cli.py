@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -223,6 +224,11 @@ def test_status_says_when_a_rule_file_is_broken_and_exits_1(
     assert main(["--config", config, "poll"]) == 0
     capsys.readouterr()
     broken = project.rules / "broken.toml"
+    assert main(["--config", config, "status", "--json"]) == 0
+    healthy = json.loads(capsys.readouterr().out)
+    assert healthy["healthy"] and healthy["rules_error"] is None
+    in_feed = {feed["slug"]: feed["stories_in_feed"] for feed in healthy["feeds"]}
+    assert any(in_feed.values())
     broken.write_text(
         'slug = "broken"\ntitle = "Broken"\n[[match]]\nregex = ["(unclosed"]\n', encoding="utf-8"
     )
@@ -230,6 +236,12 @@ def test_status_says_when_a_rule_file_is_broken_and_exits_1(
     captured = capsys.readouterr()
     assert "guardian-uighurs" in captured.out  # the sources are still reported
     assert "broken.toml" in captured.err and "polls fail until fixed" in captured.err
+    # The JSON says so too, for a monitor that reads it rather than the exit code, and the
+    # feeds are counted as published (their files are still there), not as empty.
+    assert main(["--config", config, "status", "--json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["healthy"] is False and "broken.toml" in document["rules_error"]
+    assert {feed["slug"]: feed["stories_in_feed"] for feed in document["feeds"]} == in_feed
     broken.unlink()
     assert main(["--config", config, "status"]) == 0
 

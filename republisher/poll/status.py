@@ -63,8 +63,10 @@ def status_document(
     slugs: Sequence[str],
     counts: Mapping[str, tuple[int, datetime | None]],
     in_feed: Mapping[str, int],
+    rules_error: str | None = None,
 ) -> dict[str, Any]:
-    """Every source and derived feed; `healthy` is false when any source fails or is gone."""
+    """Every source and derived feed; `healthy` is false when any source fails or is gone,
+    or when a rule file is broken (`rules_error`: polls refuse to run until it is fixed)."""
     sources = [source_status(s.name, s.url, states.get(s.name)) for s in config.sources]
     feeds = [
         {
@@ -75,8 +77,8 @@ def status_document(
         }
         for slug in slugs
     ]
-    healthy = all(s["state"] in ("ok", "new") for s in sources)
-    return {"healthy": healthy, "sources": sources, "feeds": feeds}
+    healthy = rules_error is None and all(s["state"] in ("ok", "new") for s in sources)
+    return {"healthy": healthy, "rules_error": rules_error, "sources": sources, "feeds": feeds}
 
 
 def format_status(document: dict[str, Any]) -> list[str]:

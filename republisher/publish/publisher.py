@@ -223,6 +223,12 @@ def _read_record(record: str) -> tuple[str, FeedSummary] | None:
         return None
 
 
+def published_in_feed(store: Store) -> dict[str, int]:
+    """slug -> the stories each feed's file held when it was last published."""
+    recorded = ((slug, _read_record(record)) for slug, record in store.published_records().items())
+    return {slug: found[1].in_feed for slug, found in recorded if found is not None}
+
+
 def _read_code() -> bytes:
     """This program's code as it is on disk now."""
     digest = hashlib.sha256()
