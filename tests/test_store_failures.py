@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import subprocess
 import sys
 import textwrap
@@ -225,3 +226,27 @@ def test_a_write_that_fails_at_commit_loses_nothing_committed(tmp_path: Path) ->
         with store.transaction():
             store.put_entries(writes(range(5, 7)))
         assert store.entry_count() == 7
+
+
+def test_a_new_store_is_readable_by_its_user_only(tmp_path: Path) -> None:
+    """Source URLs, which may carry a password, live in the store: whatever the umask."""
+    old_umask = os.umask(0o022)
+    try:
+        with Store.open(tmp_path / "state") as store:
+            store.set_meta("k", "v")  # a write: the -wal file exists now
+            files = [p for p in (tmp_path / "state").iterdir() if p.name.startswith(DB_NAME)]
+            assert {p.name for p in files} >= {DB_NAME, f"{DB_NAME}-wal"}
+            assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files), [
+                (p.name, oct(p.stat().st_mode)) for p in files
+            ]
+    finally:
+        os.umask(old_umask)
+
+
+def test_an_existing_store_keeps_the_mode_its_operator_gave_it(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as store:
+        store.set_meta("k", "v")
+    (tmp_path / DB_NAME).chmod(0o640)
+    with Store.open(tmp_path) as store:
+        assert store.get_meta("k") == "v"
+    assert stat.S_IMODE((tmp_path / DB_NAME).stat().st_mode) == 0o640

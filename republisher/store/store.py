@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -75,6 +76,10 @@ class Store(FeedRecords, EntryReads):
         path = state_dir / DB_NAME
         try:
             state_dir.mkdir(parents=True, exist_ok=True)
+            # Created readable by this user only: the store holds source URLs, which may
+            # carry a password. SQLite gives its -wal and -shm files the same mode.
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, one per source.
             db = sqlite3.connect(path, isolation_level=None, timeout=60)
         except OSError as e:
