@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from republisher.publish.stories import Story
     from republisher.routing.match import Verdict
     from republisher.routing.rules import RuleSet
+    from republisher.store.store import Store
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -201,7 +202,7 @@ def cmd_poll(config: Config, args: argparse.Namespace) -> int:
     from republisher.publish import websub
 
     if args.source and config.source(args.source) is None:
-        raise ConfigError([f"{config.path}: --source: no source named {args.source!r}"])
+        raise _no_such_source(config, args.source)
     report = cycle.poll_once(config, _rules(config), _now(), force=args.force, only=args.source)
     for ping in websub.deliver_due(config, _now()):
         print(f"websub: {ping.hub}: {ping.topic}: {ping.detail}")
@@ -236,6 +237,11 @@ def _print_files(config: Config, written: Sequence[str], removed: Sequence[str])
         print(f"removed {config.output_dir / name}")
 
 
+def _no_such_source(config: Config, name: str) -> ConfigError:
+    known = ", ".join(source.name for source in config.sources) or "none"
+    return ConfigError([f"{config.path}: --source: no source named {name!r} (sources: {known})"])
+
+
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
     from republisher.routing.check import check_rules
 
@@ -265,7 +271,7 @@ def cmd_route(config: Config, args: argparse.Namespace) -> int:
     path = Path(target)
     url = path.resolve().as_uri() if "://" not in target else target
     if args.source and config.source(args.source) is None:
-        raise ConfigError([f"{config.path}: --source: no source named {args.source!r}"])
+        raise _no_such_source(config, args.source)
     source = args.source or next((s.name for s in config.sources if s.url == url), None)
     try:
         result = fetch(url, Limits(timeout=config.poll.timeout, max_bytes=config.poll.max_bytes))
@@ -278,6 +284,13 @@ def cmd_route(config: Config, args: argparse.Namespace) -> int:
         data = entry.data
         title = text.display_title(data.title, data.summary, data.content, data.link)
         print(f"{title}\n    -> {', '.join(entry.routes) or '(no feed)'}")
+    limited = [rule.slug for rule in rules.rules if rule.sources is not None]
+    if source is None and limited:
+        print(
+            f"note: rules limited to named sources ({', '.join(limited)}) take nothing from a feed "
+            "that is not one of them; give --source NAME to route it as one",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
@@ -289,7 +302,11 @@ def cmd_explain(config: Config, args: argparse.Namespace) -> int:
     rules = _rules(config)
     now = _now()
     with Store.open(config.state_dir) as store:
-        found = store.find_entries(args.entry) or store.find_by_title(args.entry)
+        found = (
+            store.find_entries(args.entry)
+            or _find_by_link(store, args.entry)
+            or store.find_by_title(args.entry)
+        )
         if not found:
             print(
                 f"error: no stored entry has the id, link or a title containing {args.entry!r}",
@@ -313,6 +330,17 @@ def cmd_explain(config: Config, args: argparse.Namespace) -> int:
             if verdict.routed:
                 print(f"    {_place_in_feed(entry, published[verdict.slug])}")
     return EXIT_OK
+
+
+def _find_by_link(store: Store, link: str) -> list[StoredEntry]:
+    """Entries whose link is this one once tracking parameters, fragment and scheme/host
+    spelling are set aside (as merging compares links): the link a reader has in hand."""
+    from republisher.publish.stories import canonical_link
+
+    if not link.lower().startswith(("http://", "https://")):
+        return []
+    wanted = canonical_link(link)
+    return store.find_by_link(lambda stored: canonical_link(stored) == wanted)
 
 
 def _place_in_feed(entry: StoredEntry, stories: Sequence[Story]) -> str:

@@ -96,7 +96,25 @@ def test_route_of_something_that_is_not_a_feed_fails_cleanly(project: Project, t
 def test_poll_unknown_source_is_a_usage_error(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
     project.write_config({"guardian-uighurs": str(SAMPLE)})
     assert main(["--config", str(project.config), "poll", "--source", "nope"]) == 2
-    assert "no source named 'nope'" in capsys.readouterr().err
+    assert "no source named 'nope' (sources: guardian-uighurs)" in capsys.readouterr().err
+
+
+def test_route_says_when_rules_limited_to_sources_may_be_why_nothing_matched(
+    project: Project, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    project.write_config({"guardian-uighurs": str(SAMPLE)})
+    rule = project.rules / "surveillance.toml"
+    rule.write_text('sources = ["guardian-uighurs"]\n' + rule.read_text(encoding="utf-8"), encoding="utf-8")
+    copy = tmp_path / "copy.xml"  # the same items, not at the configured source's address
+    copy.write_bytes(SAMPLE.read_bytes())
+    config = str(project.config)
+    assert main(["--config", config, "route", str(copy)]) == 0
+    captured = capsys.readouterr()
+    assert "-> surveillance" not in captured.out
+    assert "note: rules limited to named sources (surveillance) take nothing" in captured.err
+    assert main(["--config", config, "route", str(copy), "--source", "guardian-uighurs"]) == 0
+    captured = capsys.readouterr()
+    assert "-> surveillance" in captured.out and "note:" not in captured.err
 
 
 def test_status_explain_and_reroute(project: Project, capsys: pytest.CaptureFixture[str]) -> None:

@@ -203,3 +203,29 @@ def test_the_explain_command_quotes_the_phrase(project: Project, capsys: pytest.
     line = next(line for line in out.splitlines() if "matched 'foreign office'" in line)
     assert "in summary: …" in line and "the Foreign Office had summoned" in line
     assert "The foreign press" not in line
+
+
+TRACKED = RSS.replace("https://news.example/envoy", "https://news.example/envoy?utm_source=rss&amp;id=7#top")
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "https://news.example/envoy?id=7",  # without the tracking parameter and fragment
+        "http://www.news.example/envoy?id=7&utm_medium=x",  # another scheme, www, other tracking
+        "https://NEWS.example/envoy?utm_campaign=y&id=7#elsewhere",
+    ],
+)
+def test_explain_finds_an_entry_by_its_link_as_a_reader_has_it(
+    project: Project, capsys: pytest.CaptureFixture[str], given: str
+) -> None:
+    feed = project.root / "feed.xml"
+    feed.write_text(TRACKED, encoding="utf-8")
+    project.write_config({"news": str(feed)})
+    config = str(project.config)
+    assert main(["--config", config, "poll"]) == 0
+    capsys.readouterr()
+    assert main(["--config", config, "explain", given]) == 0
+    assert "Envoy summoned" in capsys.readouterr().out
+    # Another page of the same site is not that entry.
+    assert main(["--config", config, "explain", "https://news.example/envoy?id=8"]) == 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,13 @@ _VERSION_COLUMNS = "e.source, e.key, e.atom_id, e.first_seen, e.changed_at, e.co
 _NEWEST = (
     "JOIN routes r ON r.source = e.source AND r.key = e.key WHERE r.slug = ? AND r.sort_time >= ? "
     "ORDER BY r.sort_time DESC, e.atom_id LIMIT ?"
+)
+
+
+# Entries by (source, key), the pairs given as one JSON parameter, however many.
+_WHERE_KEYS = (
+    "WHERE (e.source, e.key) IN "
+    "(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))"
 )
 
 
@@ -83,13 +90,7 @@ class EntryReads:
             ]
             missing = {(v[0], v[1]) for versions in listed for v in versions if v not in read.entries}
             if missing:
-                # (source, key) pairs as one JSON parameter, however many.
-                self._entries(
-                    "WHERE (e.source, e.key) IN "
-                    "(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))",
-                    (json.dumps(sorted(missing)),),
-                    read,
-                )
+                self._entries(_WHERE_KEYS, (json.dumps(sorted(missing)),), read)
         # A version that cannot be read was logged and is left out, as _entries does.
         return [[e for v in versions if (e := read.entries.get(v)) is not None] for versions in listed]
 
@@ -103,6 +104,12 @@ class EntryReads:
             "WHERE e.atom_id = ? OR json_extract(e.data, '$.guid') = ? OR json_extract(e.data, '$.link') = ?",
             (id_or_link, id_or_link, id_or_link),
         )
+
+    def find_by_link(self, matches: Callable[[str], bool]) -> list[StoredEntry]:
+        """Entries whose link `matches` says yes to (reads every entry's link: for explain)."""
+        rows = self._run("SELECT source, key, json_extract(data, '$.link') FROM entries")
+        keys = sorted((source, key) for source, key, link in rows if isinstance(link, str) and matches(link))
+        return self._entries(_WHERE_KEYS, (json.dumps(keys),)) if keys else []
 
     def find_by_title(self, fragment: str) -> list[StoredEntry]:
         """Entries whose title contains the fragment, ignoring case."""
