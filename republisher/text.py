@@ -11,7 +11,6 @@ import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from html import unescape
-from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 # Letters and digits make words; everything else (spaces, hyphens, punctuation,
@@ -118,72 +117,46 @@ def display_title(title: str, summary: str | None, content: str | None, link: st
 BOUNDARY = "|"
 
 
-class _TextExtractor(HTMLParser):
-    """Keeps only character data: tag names and attribute values never reach the matcher."""
-
-    _SKIP = frozenset({"script", "style"})
-    _BLOCK = frozenset({"p", "br", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "td", "tr"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self.skipping += 1
-        elif tag in self._BLOCK:
-            self.parts.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP and self.skipping:
-            self.skipping -= 1
-        elif tag in self._BLOCK:
-            self.parts.append(" ")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skipping:
-            self.parts.append(data)
-
-    def parse_marked_section(self, i: int, report: int = 1) -> int:
-        """HTML has no marked sections: "<![" starts a bogus comment ending at the next ">".
-        (_markupbase raises AssertionError on "<![ x", which once failed a whole source.)"""
-        end = self.rawdata.find(">", i + 3)
-        return -1 if end < 0 else end + 1
+# Tags that separate words where they stand (a paragraph, a line break, a cell): their
+# text does not run into its neighbours' ("one</p><p>two" is "one two").
+BLOCK_TAGS = frozenset({"p", "br", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "td", "tr"})
 
 
 def strip_markup(html: str) -> str:
-    """Plain text of an HTML fragment, entities decoded, whitespace collapsed."""
+    """Plain text of an HTML fragment, entities decoded, whitespace collapsed, in time
+    linear in its length: tag names, attribute values, comments, scripts and styles are
+    never in it."""
     if "<" not in html and "&" not in html:
         return collapse_space(html)  # no markup and no entities: nothing to parse
-    plain = _strip_plain_tags(html)
+    plain = strip_simple_markup(html)
     if plain is not None:
         return plain
-    extractor = _TextExtractor()
-    extractor.feed(html)
-    extractor.close()
-    return collapse_space("".join(extractor.parts))
+    from republisher.markup import plain_text  # the HTML parser, for any other markup
+
+    return plain_text(html)
 
 
-# A tag as a sanitizer writes it: a name, then attributes with double-quoted values (or
-# none); an end tag has no attributes. The fragments routed and stored are mostly the
-# sanitizer's output and hold no other markup: _strip_plain_tags takes those apart with
-# this, ten times faster than HTMLParser, and leaves anything else to it.
+# A tag as the sanitizer writes it: a name, then attributes with double-quoted values (or
+# none), spaces as HTML counts them (never \s: a no-break space is not one); an end tag has
+# no attributes. The fragments routed and stored are mostly the sanitizer's output and hold
+# no other markup: strip_simple_markup takes those apart with this, ten times faster than
+# a parser, and leaves anything else to one.
 _PLAIN_TAG = re.compile(
-    r'<(?:([A-Za-z][A-Za-z0-9]*)(?:\s+[A-Za-z_:][-A-Za-z0-9_:.]*(?:\s*=\s*"[^"]*")?)*\s*/?'
-    r"|/([A-Za-z][A-Za-z0-9]*)\s*)>"
+    r'<(?:([A-Za-z][A-Za-z0-9]*)(?:[ \t\n\r\f]+[A-Za-z_:][-A-Za-z0-9_:.]*(?:[ \t\n\r\f]*=[ \t\n\r\f]*"[^"]*")?)*'
+    r"[ \t\n\r\f]*/?|/([A-Za-z][A-Za-z0-9]*)[ \t\n\r\f]*)>"
 )
-# Elements whose content HTMLParser reads as raw text (and their HTML relatives): left to it.
+# Elements whose content a parser reads as raw text (and their HTML relatives): left to one.
 _RAW_TEXT = frozenset(
     {"script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript", "plaintext"}
 )
 
 
-def _strip_plain_tags(fragment: str) -> str | None:
+def strip_simple_markup(fragment: str) -> str | None:
     """strip_markup's result for a fragment made only of text, entities and _PLAIN_TAG
-    tags; None for any other (a comment, a raw "<", a script...). Exactly what
-    _TextExtractor gives: data unescaped piece by piece as it unescapes it (an entity
-    never spans a tag), a space for each block tag, nothing for the others."""
+    tags; None for any other (a comment, a raw "<", a script...). What HTML's own parsing
+    gives (tests/test_strip_markup.py checks it against Python's HTMLParser): each run of
+    text unescaped on its own (an entity never spans a tag), a space for each block tag,
+    nothing for the others."""
     parts: list[str] = []
     start = 0
     for tag in _PLAIN_TAG.finditer(fragment):
@@ -194,7 +167,7 @@ def _strip_plain_tags(fragment: str) -> str | None:
         if name in _RAW_TEXT:
             return None
         parts.append(unescape(data) if "&" in data else data)
-        if name in _TextExtractor._BLOCK:
+        if name in BLOCK_TAGS:
             parts.append(" ")
         start = tag.end()
     data = fragment[start:]

@@ -107,3 +107,24 @@ def test_a_term_list_bomb_in_the_shipped_layout_fails_check_quickly(project: Pro
     terms.write_text(terms.read_text().replace("[terms]\n", f'[terms]\n{lists}bomb8 = ["zzz qqq"]\n', 1))
     (project.rules / "bomb.toml").write_text('title = "B"\n[match]\nany = ["@bomb1"]\n')
     assert main(["--config", str(project.config), "check"]) == 2
+
+
+@pytest.mark.parametrize("junk", ["<a " * 80_000, '<a x="' * 50_000, "<div/>x" * 40_000])
+def test_an_item_of_junk_markup_never_sinks_its_neighbours(project: Project, junk: str) -> None:
+    """Unclosed tags made HTMLParser, the depth count and the sanitizer quadratic: one such
+    item ran the parse past its time limit, and the whole source failed on every poll."""
+    escaped = junk.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    feed = project.root / "feed.xml"
+    feed.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        "<title>S</title><id>urn:uuid:8c1f4b3e-3f5a-4a63-9e0f-0a1b2c3d4e5f</id><updated>2021-02-01T00:00:00Z</updated>"
+        "<entry><title>Neighbour on forced labour</title><id>https://s.example/1</id>"
+        "<link href='https://s.example/1'/><updated>2021-02-01T00:00:00Z</updated></entry>"
+        f"<entry><title type='html'>{escaped}</title><id>https://s.example/2</id>"
+        f"<updated>2021-02-01T00:00:00Z</updated><summary type='html'>{escaped}</summary></entry>"
+        "</feed>",
+        encoding="utf-8",
+    )
+    project.write_config({"s": str(feed)})
+    assert main(["--config", str(project.config), "poll"]) == 0
+    assert b"Neighbour on forced labour" in (project.public / "forced-labour.atom").read_bytes()
