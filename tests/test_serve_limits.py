@@ -102,10 +102,10 @@ class Drippers:
     """Connections that send a request line, then one header byte every 0.1 s, forever:
     each read arrives long before any per-read timeout, but the headers never end."""
 
-    def __init__(self, server: Server, count: int) -> None:
+    def __init__(self, server: Server, count: int, sources: tuple[str, ...] = ("127.0.0.1",)) -> None:
         self.open: list[socket.socket] = []
-        for _ in range(count):
-            sock = connect(server)
+        for n in range(count):
+            sock = connect(server, sources[n % len(sources)])
             try:
                 sock.sendall(b"GET " + PAGE.encode() + b" HTTP/1.1\r\nHost: x\r\nX-Drip: ")
             except OSError:  # refused and closed already
@@ -166,6 +166,38 @@ def test_slow_drip_clients_cannot_lock_out_readers(site: Site) -> None:
             assert set(statuses) <= {200, 429}, "refused for its own connections, or served"
             assert wait_until(lambda: not drippers.open), f"{len(drippers.open)} drips still open"
             assert wait_until(lambda: len(server.connections) == 0)
+        finally:
+            drippers.close()
+
+
+def test_slow_drips_from_many_addresses_cannot_lock_out_readers(site: Site) -> None:
+    """Drips from as many addresses as it takes to fill every slot within the per-client
+    limit, with a header deadline far off: a reader is still served, in place of the drip
+    that has been sending its headers the longest."""
+    sources = tuple(f"127.0.0.{n}" for n in range(10, 14))
+    with running(site, header_timeout=BOUND, max_connections=8, max_per_client=2, slow_headers=0.2) as server:
+        drippers = Drippers(server, 8, sources)
+        try:
+            assert wait_until(lambda: len(server.connections) == 8)
+            time.sleep(0.5)  # every drip now older than slow_headers
+            assert get(server, source=OTHER_CLIENT) == 200
+            assert get(server, source=OTHER_CLIENT) == 200
+            assert wait_until(lambda: len(drippers.open) <= 6), "two drips closed to make room"
+        finally:
+            drippers.close()
+
+
+def test_readers_sending_their_headers_are_not_closed_for_room(site: Site) -> None:
+    """Within slow_headers of its first byte a request is a reader's: when every slot holds
+    one, a new client is refused (503), not let in at its expense."""
+    with running(
+        site, header_timeout=BOUND, max_connections=4, max_per_client=4, slow_headers=BOUND
+    ) as server:
+        drippers = Drippers(server, 4)
+        try:
+            assert wait_until(lambda: len(server.connections) == 4)
+            assert get(server, source=OTHER_CLIENT) == 503
+            assert len(drippers.open) == 4
         finally:
             drippers.close()
 

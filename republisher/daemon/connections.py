@@ -12,9 +12,12 @@ every few seconds keep its connection (and its thread) forever. So:
 - one client holds at most `max_per_client` connections (a client: an IPv4 address, or an
   IPv6 /64, the block one host or household usually has);
 - when every slot is taken, the connection silent the longest (waiting for a request, not
-  in the middle of one) is closed to make room, so idle keep-alives never refuse a reader.
-  Only when every connection is busy inside a request, each bounded by its deadline, is a
-  new client refused.
+  in the middle of one) is closed to make room, so idle keep-alives never refuse a reader;
+  failing that, the one that has been sending its request headers the longest, once for
+  `slow_headers` at least (a reader sends them at once: a connection still at it is a
+  slow drip, and clients from many addresses could otherwise hold every slot in turn).
+  Only when every connection is answering a request, or got its first byte within
+  `slow_headers`, is a new client refused.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class Limits:
     request_timeout: float = 60.0  # from a request's first byte to its response's last
     max_connections: int = 256  # one thread each
     max_per_client: int = 16  # connections from one client (client_of)
+    slow_headers: float = 1.0  # still sending its headers this long: may be closed for room
 
 
 def client_of(ip: str) -> str:
@@ -62,7 +66,16 @@ class Connection:
     """One accepted connection. Its deadline is read and set by its own handler thread
     only; `idle` and `closed` are shared with the accept loop, under the registry's lock."""
 
-    __slots__ = ("client", "closed", "deadline", "idle", "idle_since", "request_deadline", "sock")
+    __slots__ = (
+        "client",
+        "closed",
+        "deadline",
+        "idle",
+        "idle_since",
+        "reading_since",
+        "request_deadline",
+        "sock",
+    )
 
     def __init__(self, sock: socket.socket, client: str, now: float, limits: Limits) -> None:
         self.sock = sock
@@ -72,6 +85,7 @@ class Connection:
         self.idle = True  # waiting for a request: may be closed to make room
         self.idle_since = now
         self.closed = False  # closed to make room (or released)
+        self.reading_since: float | None = None  # a request's first byte, until its headers end
 
     def remaining(self) -> float:
         """Seconds left before the current deadline; TimeoutError when it has passed."""
@@ -112,10 +126,10 @@ class Connections:
         limits = self.limits
         client = client_of(ip)
         with self._lock:
-            # Room is made by closing an idle connection of the same client first, then of anyone.
-            if self._per_client[client] >= limits.max_per_client and not self._close_oldest_idle(client):
+            # Room is made by closing a connection of the same client first, then of anyone.
+            if self._per_client[client] >= limits.max_per_client and not self._make_room(client):
                 raise Refused(429, f"{limits.max_per_client} connections open from this client")
-            if len(self._open) >= limits.max_connections and not self._close_oldest_idle(None):
+            if len(self._open) >= limits.max_connections and not self._make_room(None):
                 raise Refused(503, f"{limits.max_connections} connections busy")
             conn = Connection(sock, client, time.monotonic(), limits)
             self._open.add(conn)
@@ -139,11 +153,12 @@ class Connections:
     def request_started(self, conn: Connection, first: bool) -> bool:
         """A request's first byte has arrived: its headers are now due. False when the
         connection was closed to make room meanwhile (then the request is not read)."""
+        now = time.monotonic()
         with self._lock:
             if conn.closed:
                 return False
             conn.idle = False
-        now = time.monotonic()
+            conn.reading_since = now
         if not first:
             conn.deadline = now + self.limits.header_timeout
         conn.request_deadline = now + self.limits.request_timeout
@@ -151,19 +166,30 @@ class Connections:
 
     def headers_received(self, conn: Connection) -> None:
         """The headers are in: what is left is the response, due by the request's deadline."""
+        with self._lock:
+            conn.reading_since = None
         conn.deadline = conn.request_deadline
 
-    def _close_oldest_idle(self, client: str | None) -> bool:
-        """Close the connection (of `client`, or of anyone) silent the longest; False if
-        none. Its thread then reads end-of-file and ends. Called with the lock held."""
-        idle = [c for c in self._open if c.idle and (client is None or c.client == client)]
-        if not idle:
-            return False
-        oldest = min(idle, key=lambda c: c.idle_since)
-        self._forget(oldest)
+    def _make_room(self, client: str | None) -> bool:
+        """Close a connection (of `client`, or of anyone): the one silent the longest, else
+        the one sending its headers the longest, for slow_headers at least; False if none
+        may be. Its thread then reads end-of-file and ends. Called with the lock held."""
+        theirs = [c for c in self._open if client is None or c.client == client]
+        idle = [c for c in theirs if c.idle]
+        if idle:
+            self._shut(min(idle, key=lambda c: c.idle_since))
+            return True
+        slow_since = time.monotonic() - self.limits.slow_headers
+        slow = [c for c in theirs if c.reading_since is not None and c.reading_since <= slow_since]
+        if slow:
+            self._shut(min(slow, key=lambda c: c.reading_since or 0.0))
+            return True
+        return False
+
+    def _shut(self, conn: Connection) -> None:
+        self._forget(conn)
         with contextlib.suppress(OSError):  # already gone
-            oldest.sock.shutdown(socket.SHUT_RDWR)
-        return True
+            conn.sock.shutdown(socket.SHUT_RDWR)
 
     def _forget(self, conn: Connection) -> None:
         if conn.closed:
