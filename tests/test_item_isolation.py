@@ -334,3 +334,57 @@ def test_a_poll_stores_and_publishes_the_good_items_beside_poisoned_ones(
         "Forced labour in cotton fields",
         "Uighur forced labour claims",
     ]
+
+
+# --- items with nothing to publish ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("document", "reason"),
+    [
+        (rss(GOOD_RSS, "<item></item>"), "nothing to publish"),
+        (
+            rss(
+                GOOD_RSS,
+                '<item><guid isPermaLink="false">only-an-id</guid><pubDate>Mon, 01 Feb 2021 10:00:00 GMT</pubDate></item>',
+            ),
+            "nothing to publish",
+        ),
+        (rss(GOOD_RSS, "<item><title>  </title><description></description></item>"), "nothing to publish"),
+        (
+            atom(
+                GOOD_ATOM,
+                "<entry><id>tag:example.org,2024:empty</id><updated>2024-01-01T00:00:00Z</updated></entry>",
+            ),
+            "nothing to publish",
+        ),
+        (
+            json_feed({"id": {"a": 1}, "title": ["x"], "content_html": 5}),
+            "of the wrong JSON type: id (dict), title (list), content_html (int)",
+        ),
+        (
+            json_feed({"id": "2", "url": 7, "summary": False}),
+            "of the wrong JSON type: url (int), summary (bool)",
+        ),
+        (json_feed({"id": "3"}), "nothing to publish"),
+    ],
+)
+def test_an_item_with_nothing_to_publish_is_dropped_and_named(document: bytes, reason: str) -> None:
+    content_type = "application/feed+json" if document.startswith(b"{") else None
+    feed = parse_feed(document, URL, content_type)
+    assert [entry.title for entry in feed.entries] == ["Good item"]
+    assert len(feed.dropped) == 1 and reason in feed.dropped[0], feed.dropped
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        "<item><title>Only a title</title></item>",
+        "<item><link>https://example.org/only-a-link</link></item>",
+        "<item><description>Only a description</description></item>",
+        '<item><guid isPermaLink="false">pod-1</guid><enclosure url="https://example.org/a.mp3" type="audio/mpeg" length="1"/></item>',
+    ],
+)
+def test_an_item_with_anything_to_show_is_kept(item: str) -> None:
+    feed = parse_feed(rss(GOOD_RSS, item), URL, None)
+    assert len(feed.entries) == 2 and not feed.dropped

@@ -115,6 +115,15 @@ def _short(value: object, limit: int) -> str | None:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
+NOTHING_TO_PUBLISH = "nothing to publish (no title, link, summary, content or enclosure)"
+
+
+def has_something_to_publish(entry: EntryData) -> bool:
+    """Whether an item holds anything a reader could see: an item with none of these
+    (`<item></item>`, or fields all of the wrong JSON type) would be an empty entry."""
+    return bool(entry.title.strip() or entry.link or entry.summary or entry.content or entry.enclosures)
+
+
 def dropped_item(names: tuple[object, ...], reason: str, position: int | None = None) -> str:
     """One line for `dropped`: the item by its first usable name (title, guid, link),
     shortened, and why it was left out; e.g. 'item 3 "Border camps": unreadable (…)'."""

@@ -75,14 +75,44 @@ def parse_json_feed(body: bytes, url: str) -> FeedData:
                 identity.dropped_item((), f"not a JSON object but {type(item).__name__}", position)
             )
             continue
+        names = (item.get("title"), item.get("id"), item.get("url"))
         try:
-            entries.append(_entry(item, base))
+            entry = _entry(item, base)
         except Exception as e:  # isolates one item: the rest of the document is kept
-            names = (item.get("title"), item.get("id"), item.get("url"))
             dropped.append(
                 identity.dropped_item(names, f"unreadable ({identity.describe_error(e)})", position)
             )
+            continue
+        if not identity.has_something_to_publish(entry):
+            wrong = ", ".join(_wrong_types(item))
+            reason = identity.NOTHING_TO_PUBLISH + (f"; of the wrong JSON type: {wrong}" if wrong else "")
+            dropped.append(identity.dropped_item(names, reason, position))
+            continue
+        entries.append(entry)
     return FeedData(meta=meta, entries=tuple(entries), dropped=tuple(dropped))
+
+
+# The JSON type each text field of an item must have (JSON Feed 1.0 also allowed numeric ids).
+_TEXT_FIELDS = {
+    "id": (str, int),
+    "title": (str,),
+    "url": (str,),
+    "external_url": (str,),
+    "summary": (str,),
+    "content_html": (str,),
+    "content_text": (str,),
+}
+
+
+def _wrong_types(item: dict[str, Any]) -> list[str]:
+    """The item's text fields present with another JSON type, e.g. 'title (list)'."""
+    return [
+        f"{name} ({type(item[name]).__name__})"
+        for name, types in _TEXT_FIELDS.items()
+        if name in item
+        and item[name] is not None
+        and (not isinstance(item[name], types) or isinstance(item[name], bool))
+    ]
 
 
 def _entry(item: dict[str, Any], base: str) -> EntryData:

@@ -320,6 +320,9 @@ def _feed_data(feed: Any, items: list[Any], url: str, warning: str | None) -> Fe
                 identity.dropped_item(names, f"unreadable ({identity.describe_error(e)})", position)
             )
             continue
+        if not identity.has_something_to_publish(entry):
+            dropped.append(identity.dropped_item((entry.guid,), identity.NOTHING_TO_PUBLISH, position))
+            continue
         if warning and not (entry.guid or entry.link):
             # In a cut-off document the last item is usually cut too; an item with neither
             # guid nor link cannot be recognised when it arrives whole, so it is left out.
