@@ -8,8 +8,10 @@ of blocking past `[poll] timeout`.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import math
 import os
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -103,3 +105,34 @@ def test_a_regular_file_is_read(tmp_path: Path) -> None:
     path = tmp_path / "feed.xml"
     path.write_bytes(b"<rss/>")
     assert fetch(path.as_uri(), LIMITS).body == b"<rss/>"
+
+
+FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title></channel></rss>'
+
+
+@pytest.mark.parametrize(
+    ("body", "encoding", "message"),
+    [
+        (b"\x1f\x8b\x08\x00garbage", "gzip", "body empty once decompressed: cut short or not gzip"),
+        (b"\x1f\x8b", "gzip", "body empty once decompressed: cut short or not gzip"),
+        (b"\x0b\x02\x80hello", "br", "encoded as 'br', which was not asked for"),
+        (FEED, "compress", "encoded as 'compress', which was not asked for"),
+        (gzip.compress(FEED), "gzip, zstd", "encoded as 'zstd', which was not asked for"),
+    ],
+)
+def test_a_body_that_cannot_be_decoded_says_so(
+    feed_server: FeedServer, body: bytes, encoding: str, message: str
+) -> None:
+    feed_server.routes["/feed"] = Response(200, body, {"Content-Encoding": encoding})
+    with pytest.raises(FetchError, match=re.escape(message)):
+        fetch(feed_server.url("/feed"), LIMITS)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "x-gzip", "GZIP", "identity", "gzip, gzip"])
+def test_the_encodings_asked_for_are_decoded(feed_server: FeedServer, encoding: str) -> None:
+    body = FEED
+    for coding in reversed([c.strip().lower() for c in encoding.split(",")]):
+        if coding in ("gzip", "x-gzip"):
+            body = gzip.compress(body)
+    feed_server.routes["/feed"] = Response(200, body, {"Content-Encoding": encoding})
+    assert fetch(feed_server.url("/feed"), LIMITS).body == FEED

@@ -268,7 +268,14 @@ def _fetch_http(url: str, limits: Limits, etag: str | None, last_modified: str |
                 if response.status_code in (429, 503)
                 else None,
             )
+        encoding = _content_encoding(response)
+        if encoding not in _DECODED:
+            raise FetchError(url, f"body encoded as {encoding!r}, which was not asked for (Content-Encoding)")
         body = _read_bounded(response, url, limits, deadline.passed)
+        if not body and encoding and response.raw.tell():
+            raise FetchError(
+                url, f"body empty once decompressed: cut short or not {encoding} (Content-Encoding)"
+            )
         return _result(response, body, hops)
     except requests.RequestException as e:
         if deadline.passed.is_set():
@@ -349,6 +356,18 @@ def _release(response: requests.Response) -> None:
         with contextlib.suppress(urllib3.exceptions.HTTPError, OSError):
             raw.read(decode_content=False)
     response.close()
+
+
+# What Accept-Encoding asks for (and urllib3 decodes): "" is no encoding at all.
+_DECODED = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})
+
+
+def _content_encoding(response: requests.Response) -> str:
+    """The body's Content-Encoding, lower-cased; the last one applied when there are several
+    (a server may gzip twice: urllib3 decodes each of gzip and deflate in turn)."""
+    codings = [c.strip().lower() for c in (response.headers.get("Content-Encoding") or "").split(",")]
+    unknown = [c for c in codings if c not in _DECODED]
+    return unknown[0] if unknown else codings[-1]
 
 
 def _read_bounded(response: requests.Response, url: str, limits: Limits, timed_out: threading.Event) -> bytes:
