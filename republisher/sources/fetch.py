@@ -1,7 +1,7 @@
 """Fetch a source's bytes: HTTP(S) with conditional GET and hard bounds, or a local file.
 
 The only module that imports requests. One fetch never takes longer than `timeout`
-in total (a watchdog closes a slow-dripping connection) nor reads more than
+in total (deadline.py shuts a slow-dripping connection down) nor reads more than
 `max_bytes` after decompression.
 
 No cookie is ever sent or kept: no source can track us, none leaks to another source.
@@ -14,8 +14,6 @@ read to its end; after an error, an oversized body or a timeout it is closed.
 from __future__ import annotations
 
 import contextlib
-import heapq
-import itertools
 import os
 import re
 import socket
@@ -23,7 +21,6 @@ import stat
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -41,6 +38,7 @@ import urllib3.response
 from republisher import USER_AGENT
 from republisher.errors import FetchError
 from republisher.models import FetchResult
+from republisher.sources.deadline import Deadline, watch
 
 ACCEPT = (
     "application/atom+xml, application/rss+xml, application/feed+json, application/rdf+xml;q=0.9, "
@@ -54,79 +52,6 @@ _CHUNK = 64 * 1024
 _DRAIN_BYTES = 16 * 1024
 
 
-class _Watchdog:
-    """One thread that runs callbacks at deadlines: cheaper than a Timer thread per fetch."""
-
-    def __init__(self) -> None:
-        self.alarms: list[tuple[float, int, Callable[[], None]]] = []
-        self.condition = threading.Condition()
-        self.counter = itertools.count()
-        self.thread: threading.Thread | None = None
-
-    def arm(self, seconds: float, callback: Callable[[], None]) -> int:
-        with self.condition:
-            ticket = next(self.counter)
-            heapq.heappush(self.alarms, (time.monotonic() + seconds, ticket, callback))
-            if self.thread is None or not self.thread.is_alive():
-                self.thread = threading.Thread(target=self._run, name="fetch-watchdog", daemon=True)
-                self.thread.start()
-            self.condition.notify()
-            return ticket
-
-    def disarm(self, ticket: int) -> None:
-        with self.condition:
-            self.alarms = [a for a in self.alarms if a[1] != ticket]
-            heapq.heapify(self.alarms)
-
-    def _run(self) -> None:
-        while True:
-            with self.condition:
-                while not self.alarms or self.alarms[0][0] > time.monotonic():
-                    wait = self.alarms[0][0] - time.monotonic() if self.alarms else None
-                    self.condition.wait(wait)
-                _, _, callback = heapq.heappop(self.alarms)
-            # Closing a response that already finished may raise; nothing is lost by ignoring it.
-            with contextlib.suppress(Exception):
-                callback()
-
-
-_WATCHDOG = _Watchdog()
-
-
-class _Deadline:
-    """A total time limit for the HTTP exchange running in this thread.
-
-    At the deadline the watchdog shuts down the sockets this exchange used (handed over by
-    _WatchedConnection); shutdown() wakes a thread blocked in recv(), close() would not.
-    end() disarms it under a lock, so a late alarm cannot touch a socket that the thread's
-    next exchange has taken from the pool.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.passed = threading.Event()
-        self.sockets: list[socket.socket] = []
-        self.lock = threading.Lock()
-        self.over = False
-        self.ends_at = time.monotonic() + seconds
-        _PER_THREAD.sockets = self.sockets
-        self.alarm = _WATCHDOG.arm(seconds, self._cut_off)
-
-    def _cut_off(self) -> None:
-        with self.lock:
-            if self.over:
-                return
-            self.passed.set()
-            for sock in self.sockets:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-    def end(self) -> None:
-        with self.lock:
-            self.over = True
-        _WATCHDOG.disarm(self.alarm)
-        _PER_THREAD.sockets = []
-
-
 _PER_THREAD = threading.local()
 
 
@@ -135,7 +60,7 @@ def _awaiting_response(connection: _WatchedConnection | _WatchedTLSConnection) -
     down, and note whether the socket already carried an exchange (see _get)."""
     sock = connection.sock
     if sock is not None:
-        getattr(_PER_THREAD, "sockets", []).append(sock)
+        watch(sock)
     _PER_THREAD.reused = sock is not None and connection.answered_on is sock
     connection.answered_on = sock
 
@@ -252,7 +177,7 @@ def _fetch_http(url: str, limits: Limits, etag: str | None, last_modified: str |
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     client = _client()
-    deadline = _Deadline(limits.timeout)
+    deadline = Deadline(limits.timeout)
     response: requests.Response | None = None
     try:
         response, hops = _follow_redirects(client, url, headers, deadline)
@@ -295,7 +220,7 @@ def _fetch_http(url: str, limits: Limits, etag: str | None, last_modified: str |
 
 
 def _follow_redirects(
-    client: _Client, url: str, headers: dict[str, str], deadline: _Deadline
+    client: _Client, url: str, headers: dict[str, str], deadline: Deadline
 ) -> tuple[requests.Response, list[int]]:
     """GET url, following at most MAX_REDIRECTS redirects by hand.
 
@@ -318,7 +243,7 @@ def _follow_redirects(
             raise FetchError(url, f"redirected to a non-HTTP URL: {current}")
 
 
-def _get(client: _Client, url: str, headers: dict[str, str], deadline: _Deadline) -> requests.Response:
+def _get(client: _Client, url: str, headers: dict[str, str], deadline: Deadline) -> requests.Response:
     """GET url, once more on a new connection if a kept-alive one failed before any response:
     the server closed it as we reused it (its idle timeout), which says nothing about the
     source. A GET may be repeated (RFC 9110 9.2.2)."""
@@ -330,7 +255,7 @@ def _get(client: _Client, url: str, headers: dict[str, str], deadline: _Deadline
     return _get_once(client, url, headers, deadline)
 
 
-def _get_once(client: _Client, url: str, headers: dict[str, str], deadline: _Deadline) -> requests.Response:
+def _get_once(client: _Client, url: str, headers: dict[str, str], deadline: Deadline) -> requests.Response:
     _PER_THREAD.reused = False  # set by _awaiting_response if a response is awaited
     timeout = max(deadline.ends_at - time.monotonic(), 0.001)  # what remains of the deadline
     return client.send("GET", url, headers, timeout)
@@ -399,7 +324,7 @@ def _result(response: requests.Response, body: bytes | None, hops: list[int]) ->
 
 def post_form(url: str, form: dict[str, str], timeout: float) -> int:
     """POST a form (a WebSub publish ping) within `timeout` in total; returns the HTTP status."""
-    deadline = _Deadline(timeout)
+    deadline = Deadline(timeout)
     try:
         response = _client().send("POST", url, {"User-Agent": USER_AGENT}, timeout, form)
         response.close()  # the body unread: this closes the connection, a ping is rare
