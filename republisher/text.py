@@ -5,7 +5,6 @@ the store."""
 from __future__ import annotations
 
 import functools
-import ipaddress
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -18,7 +17,9 @@ from urllib.parse import urljoin, urlsplit
 _WORD = re.compile(r"[^\W_]+")
 _SPACE = re.compile(r"\s+")
 # Characters XML 1.0 forbids; one of them would make the whole output file unreadable.
-XML_FORBIDDEN = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# (Written as what is forbidden, not as the negation of what is allowed: the same set,
+# tested over every code point, and ten times cheaper to compile, which every process does.)
+XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def clean(value: str | None) -> str | None:
@@ -62,6 +63,8 @@ def is_web_url(url: str) -> bool:
     if parts.scheme not in ("http", "https") or not host or port == 0 or _URL_ILLEGAL.search(url):
         return False
     if parts.netloc.rpartition("@")[2].startswith("["):
+        import ipaddress  # here: rare, and a few ms to import in every process
+
         try:
             ipaddress.IPv6Address(host)
         except ValueError:

@@ -374,3 +374,25 @@ def test_review_and_suggest_read_the_store_for_a_rules_editor(
     assert sorted(p.name for p in (project.root / "state").iterdir()) == state, "read-only"
     assert main(["--config", config, "review", "nope"]) == 2
     assert "no derived feed named 'nope'" in capsys.readouterr().err
+
+
+LOADED = """
+import sys
+from republisher.cli import main
+code = main(sys.argv[1:])
+rare = {"uuid", "platform", "re2", "multiprocessing.connection", "html.parser", "feedparser", "lxml", "nh3"}
+print(code, sorted(rare & set(sys.modules)))
+"""
+
+
+def test_a_poll_with_nothing_to_parse_loads_only_what_it_uses(project: Project) -> None:
+    """Every command pays for what it imports: a poll whose sources are unchanged loads no
+    parser, no sanitizer, no regex engine for rules without regexes, no worker pipes."""
+    feed = project.root / "feed.xml"
+    feed.write_bytes(SAMPLE.read_bytes())
+    project.write_config({"guardian-uighurs": str(feed)})
+    assert main(["--config", str(project.config), "poll"]) == 0
+    args = ["--config", str(project.config), "poll", "--force"]
+    run = subprocess.run([sys.executable, "-c", LOADED, *args], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[-1] == "0 []"

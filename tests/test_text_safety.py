@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from republisher.text import plausible_date, strip_markup, web_url
+from republisher.text import XML_FORBIDDEN, plausible_date, strip_markup, web_url
 
 BASE = "https://example.org/blog/feed.xml"
 
@@ -91,3 +91,15 @@ def test_strip_markup_drops_a_marked_section_like_a_browser() -> None:
 @given(st.text(alphabet=st.sampled_from("<![]>!-?/&#;xa \n"), max_size=40))
 def test_strip_markup_never_fails(fragment: str) -> None:
     assert isinstance(strip_markup(fragment), str)
+
+
+def test_xml_forbidden_is_exactly_what_xml_1_0_does_not_allow() -> None:
+    """XML 1.0's Char production, checked over every code point."""
+
+    def allowed(c: int) -> bool:
+        return (
+            c in (0x9, 0xA, 0xD) or 0x20 <= c <= 0xD7FF or 0xE000 <= c <= 0xFFFD or 0x10000 <= c <= 0x10FFFF
+        )
+
+    wrong = [hex(c) for c in range(0x110000) if bool(XML_FORBIDDEN.match(chr(c))) == allowed(c)]
+    assert not wrong, wrong[:10]

@@ -14,9 +14,9 @@ would never match and `/\\bcaf\\b/` would match "café". Phrases are the whole-w
 
 from __future__ import annotations
 
+import functools
 import re
-
-import re2  # type: ignore[import-untyped]
+from typing import Any
 
 # Python's \w is str.isalnum() or "_": Unicode letters and numbers.
 _WORD = r"\p{L}\p{N}_"
@@ -91,14 +91,16 @@ def _translate(body: str) -> str:
     return "".join(out)
 
 
-def _options() -> re2.Options:
+# re2 is imported with the first rule regex compiled: most rule sets have none, and every
+# command would pay for the import.
+@functools.cache
+def _options() -> Any:
+    import re2  # type: ignore[import-untyped]
+
     options = re2.Options()
     options.case_sensitive = False  # rule regexes are case-insensitive, like phrases
     options.log_errors = False  # a bad pattern is reported by `check`, not on stderr
     return options
-
-
-_OPTIONS = _options()
 
 
 class Pattern:
@@ -108,9 +110,11 @@ class Pattern:
 
     def __init__(self, source: str) -> None:
         """Compile `source` (Python syntax, without the slashes); ValueError says why not."""
+        import re2
+
         self.source = source
         try:
-            self._regexp = re2.compile(_translate(source), _OPTIONS)
+            self._regexp = re2.compile(_translate(source), _options())
         except re2.error as e:
             reason = e.args[0].decode("utf-8", "replace") if e.args else "invalid"
             hint = next((h for wording, h in _UNSUPPORTED if reason.startswith(wording)), None)

@@ -16,14 +16,22 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import uuid
 from datetime import date
 
 from republisher.models import EntryData
 from republisher.text import clean, collapse_space, is_web_url
 
 # Fixed namespace for urn:uuid ids; changing it would change every generated id.
-_NAMESPACE = uuid.UUID("6f4d1b52-3c1e-4f5e-9a57-0d5b1f6f8c21")
+_NAMESPACE = "6f4d1b52-3c1e-4f5e-9a57-0d5b1f6f8c21"
+
+
+def _uuid_urn(name: str) -> str:
+    """urn:uuid:… made from `name` in _NAMESPACE (uuid5). uuid is imported here: it costs
+    every command a few ms (it imports platform), and most never make one."""
+    import uuid
+
+    return uuid.uuid5(uuid.UUID(_NAMESPACE), name).urn
+
 
 # What the W3C feed validator accepts in atom:id (its rfc2396_full, urn_re, uuid_re and
 # tag_re), so a kept id never makes a published feed invalid. ASCII only: the validator
@@ -78,7 +86,7 @@ def source_id(given: str | None, link: str | None, url: str) -> str:
     for candidate in (clean(given), link, url):
         if candidate and is_valid_id(candidate):
             return candidate
-    return uuid.uuid5(_NAMESPACE, url).urn
+    return _uuid_urn(url)
 
 
 def content_hash(entry: EntryData) -> str:
@@ -105,7 +113,7 @@ def atom_id(source: str, entry: EntryData, key: str) -> str:
 
 def fallback_id(source: str, key: str) -> str:
     """A stable urn:uuid for an entry of a source, whatever its guid says."""
-    return uuid.uuid5(_NAMESPACE, f"{source}\n{key}").urn
+    return _uuid_urn(f"{source}\n{key}")
 
 
 def _short(value: object, limit: int) -> str | None:

@@ -21,13 +21,14 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
 from republisher.errors import ParseError
 from republisher.models import PreparedFeed
 
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
     from republisher.routing.router import Router
     from republisher.routing.rules import RuleSet
 
@@ -117,6 +118,8 @@ class _Worker:
             raise
         finally:
             theirs.close()
+        from multiprocessing.connection import Connection  # here: a poll with nothing to parse needs none
+
         self.connection = Connection(mine.detach())
         self.rules_sent: str | None = None  # fingerprint of the rule set this worker holds
         try:
