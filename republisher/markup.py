@@ -43,21 +43,24 @@ ALLOWED_ATTRIBUTES = {
 }
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
 # Dropped with everything inside them, not just unwrapped: their text is not content.
-DROPPED_WITH_CONTENT = frozenset({"script", "style", "iframe", "object", "embed", "template", "svg", "math",
-                                  "form", "noscript", "title", "textarea", "select", "button"})  # fmt: skip
+DROPPED_WITH_CONTENT = text.HIDDEN_CONTENT
 
 
 MAX_HTML = 1_000_000  # characters of one summary or content kept: no feed reader shows more
-# The HTML parser's cost grows with tags times nesting depth, and a source decides both:
-# nesting can be hidden from any count short of parsing (`<div/>` opens a div; `</span>`
-# after `<span><div>` closes nothing). So a fragment with more than MAX_TAGS "<" is never
-# parsed (at 5,000 the worst shapes took 0.06 s; real articles hold a few hundred tags),
-# nor one whose tags, as written, nest deeper than MAX_DEPTH: such markup keeps its text.
+# The parser (html5ever) is quadratic on some markup, and a source chooses its markup:
+# in tags times nesting depth (nesting can hide from a plain count: `<div/>` opens a div,
+# a stray `</span>` closes nothing), in tags times the formatting elements it re-opens
+# after each block (`<b>` left open, then `<p/>x` again and again: each run of text
+# copies every open `<b>` and its attributes), and in the characters its output escapes
+# (`&`, no-break spaces). So the parser is given no fragment with more than MAX_TAGS "<",
+# more than MAX_ESCAPED of those characters, or whose tags, read as HTML nests them,
+# nest deeper than MAX_DEPTH or add up to more than MAX_WORK (see _parser_work); such
+# markup keeps only its text (_text_unparsed). Real articles are far inside every bound.
 MAX_TAGS = 5_000
+MAX_ESCAPED = 20_000  # 0.01 s at 20,000 ("&" or U+00A0), 13 s at 1,000,000
 MAX_DEPTH = 200  # open tags deep: real markup nests a few dozen at most
-# A tag as written, for counting depth: up to its ">" or the next "<" (so each character
-# is read once, whatever is left unclosed).
-_TAG = re.compile(r"<(/?)[A-Za-z][^<>]*?(/?)>")
+MAX_WORK = 5_000_000  # estimated steps (see _parser_work); a 100-tag article: thousands
+SMALL = 50_000  # characters: a fragment this short with under MAX_DEPTH "<" is never costly
 
 
 def sanitize(fragment: str, base: str | None = None) -> str:
@@ -98,37 +101,26 @@ _CLEANER = nh3.Cleaner(
 )
 
 
-# Plain text of markup, for routing and for titles given as HTML: the parser (html5ever,
-# as browsers parse) keeps only the tags that separate words, drops scripts, styles,
-# comments and every attribute, and text.strip_simple_markup reads what it wrote.
-_TEXT_CLEANER = nh3.Cleaner(
-    tags=set(text.BLOCK_TAGS),
-    clean_content_tags={"script", "style"},
-    attributes={},
-    url_schemes=set(),
-    link_rel=None,
-    strip_comments=True,
-)
-
-
 def plain_text(fragment: str) -> str:
     """Plain text of any HTML fragment, entities decoded, whitespace collapsed, in time
-    linear in its length (text.strip_markup takes the sanitizer's own markup itself)."""
-    if not _parseable(fragment):
-        return _text_unparsed(fragment)
-    plain = text.strip_simple_markup(_TEXT_CLEANER.clean(fragment))
-    return plain if plain is not None else _text_unparsed(fragment)
+    linear in its length: the text of what `sanitize` makes of it, so that text no reader
+    is shown (scripts, templates, frames, attributes, comments) never routes an item.
+    (text.strip_markup reads the sanitizer's own markup itself: this is for the rest.)"""
+    plain = text.strip_simple_markup(sanitize(fragment))
+    return plain if plain is not None else _text_unparsed(fragment[:MAX_HTML])
 
 
-# Markup the parser is not given (see MAX_TAGS), read in one pass: scripts, styles and
-# comments dropped with their content (to the end when unclosed), any other tag up to its
-# ">" or the next "<". A tag's attributes may hold a ">" only this once cuts short:
-# nothing here is published as markup, and it is the text of hostile markup.
+# Markup the parser is not given (see MAX_TAGS), read in one pass as HTML reads it, each
+# construct running to its end or to the end of the fragment (so each character is read
+# about once, whatever is left unclosed): the elements the sanitizer drops with their
+# content, comments and bogus comments (`<!x`, `<?x`, `</ x`) go whole; any other tag goes
+# up to its first ">" outside quotes.
 _ANY_TAG = re.compile(
-    r"<(script|style)\b[^<>]*>.*?(?:</\1[ \t\n\r\f]*>|\Z)"
+    r"<(" + "|".join(sorted(DROPPED_WITH_CONTENT)) + r")(?![^\t\n\f\r />])"
+    r"""(?:[^>"']|"[^"]*(?:"|\Z)|'[^']*(?:'|\Z))*(?:>|\Z).*?(?:</\1[ \t\n\r\f]*>|\Z)"""
     r"|<!--.*?(?:-->|\Z)"
-    r"|<[!?][^<>]*>?"
-    r"|</?([A-Za-z][A-Za-z0-9]*)[^<>]*>?",
+    r"|<(?:[!?]|/(?![A-Za-z]))[^>]*(?:>|\Z)"
+    r"""|</?([A-Za-z][^\t\n\f\r />]*)(?:[^>"']|"[^"]*(?:"|\Z)|'[^']*(?:'|\Z))*(?:>|\Z)""",
     re.DOTALL | re.IGNORECASE,
 )
 
@@ -141,24 +133,49 @@ def _text_unparsed(fragment: str) -> str:
 
 
 def _parseable(fragment: str) -> bool:
-    """Whether the parser may be given the fragment: it costs at most about MAX_TAGS times
-    MAX_DEPTH steps."""
-    return fragment.count("<") <= MAX_TAGS and not _too_deep(fragment)
-
-
-def _too_deep(fragment: str) -> bool:
-    """Whether tags nest deeper than MAX_DEPTH (counted as written: one pass, linear)."""
-    if fragment.count("<") < MAX_DEPTH:
+    """Whether the parser may be given the fragment (see MAX_TAGS)."""
+    tags = fragment.count("<")
+    if tags > MAX_TAGS or fragment.count("&") + fragment.count("\xa0") > MAX_ESCAPED:
         return False
-    depth = 0
-    for match in _TAG.finditer(fragment):
-        if match.group(1):
-            depth -= 1
-        elif not match.group(2):
+    if tags < MAX_DEPTH and len(fragment) < SMALL:
+        return True
+    return _parser_work(fragment) <= MAX_WORK
+
+
+# A tag as HTML reads it: a name, then anything up to the first ">" outside quotes (or the
+# end); each character is read once, whatever is left unclosed.
+_SCAN_TAG = re.compile(r"""<(/?)([A-Za-z][^\t\n\f\r />]*)(?:[^>"']|"[^"]*(?:"|\Z)|'[^']*(?:'|\Z))*(?:>|\Z)""")
+_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta",
+                   "param", "source", "track", "wbr"})  # fmt: skip
+_FORMATTING = frozenset({"a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong",
+                         "tt", "u"})  # fmt: skip
+_ONE_OPEN = frozenset({"p", "li", "dt", "dd", "tr", "td", "th", "option"})  # a new one closes the last
+
+
+def _parser_work(fragment: str) -> int:
+    """An upper estimate of the parser's steps: for each tag, the elements open and the
+    characters of the formatting elements open (each may be copied again). Elements are
+    counted open as HTML opens them: a slash does not close a non-void element, and an end
+    tag closes only an element of its name that is open. Past MAX_DEPTH it is MAX_WORK + 1."""
+    open_by_name: dict[str, list[int]] = {}
+    depth = formatting = work = 0
+    for tag in _SCAN_TAG.finditer(fragment):
+        name = tag.group(2).lower()
+        if name in _VOID:
+            continue
+        opened = open_by_name.setdefault(name, [])
+        if tag.group(1):
+            if opened:
+                depth -= 1
+                formatting -= opened.pop()
+        elif not (name in _ONE_OPEN and opened):
+            opened.append(len(tag.group()) if name in _FORMATTING else 0)
             depth += 1
+            formatting += opened[-1]
             if depth > MAX_DEPTH:
-                return True
-    return False
+                return MAX_WORK + 1
+        work += depth + formatting
+    return work
 
 
 def _absolute_url(tag: str, attribute: str, value: str, base: str | None) -> str | None:

@@ -148,10 +148,12 @@ _PLAIN_TAG = re.compile(
     r'<(?:([A-Za-z][A-Za-z0-9]*)(?:[ \t\n\r\f]+[A-Za-z_:][-A-Za-z0-9_:.]*(?:[ \t\n\r\f]*=[ \t\n\r\f]*"[^"]*")?)*'
     r"[ \t\n\r\f]*/?|/([A-Za-z][A-Za-z0-9]*)[ \t\n\r\f]*)>"
 )
-# Elements whose content a parser reads as raw text (and their HTML relatives): left to one.
-_RAW_TEXT = frozenset(
-    {"script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript", "plaintext"}
-)
+# Elements whose content is not text a reader sees: the sanitizer drops them with their
+# content (markup.DROPPED_WITH_CONTENT), and their text must not route an item either.
+HIDDEN_CONTENT = frozenset({"script", "style", "iframe", "object", "embed", "template", "svg", "math",
+                            "form", "noscript", "title", "textarea", "select", "button"})  # fmt: skip
+# Those, and the elements whose content a parser reads as raw text: left to the parser.
+_NOT_SIMPLE = HIDDEN_CONTENT | {"xmp", "noembed", "noframes", "plaintext"}
 
 
 def strip_simple_markup(fragment: str) -> str | None:
@@ -167,7 +169,7 @@ def strip_simple_markup(fragment: str) -> str | None:
         if "<" in data:
             return None
         name = (tag.group(1) or tag.group(2)).lower()
-        if name in _RAW_TEXT:
+        if name in _NOT_SIMPLE:
             return None
         parts.append(unescape(data) if "&" in data else data)
         if name in BLOCK_TAGS:

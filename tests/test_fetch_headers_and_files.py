@@ -129,8 +129,12 @@ def test_a_body_that_cannot_be_decoded_says_so(
         fetch(feed_server.url("/feed"), LIMITS)
 
 
-@pytest.mark.parametrize("encoding", ["gzip", "x-gzip", "GZIP", "identity", "gzip, gzip"])
-def test_the_encodings_asked_for_are_decoded(feed_server: FeedServer, encoding: str) -> None:
+@pytest.mark.parametrize(
+    "encoding", ["gzip", "x-gzip", "GZIP", "identity", "gzip, gzip", "none", "UTF-8", "binary"]
+)
+def test_the_encodings_asked_for_are_decoded_and_junk_ones_ignored(
+    feed_server: FeedServer, encoding: str
+) -> None:
     body = FEED
     for coding in reversed([c.strip().lower() for c in encoding.split(",")]):
         if coding in ("gzip", "x-gzip"):

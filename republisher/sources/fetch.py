@@ -194,10 +194,10 @@ def _fetch_http(url: str, limits: Limits, etag: str | None, last_modified: str |
                 else None,
             )
         encoding = _content_encoding(response)
-        if encoding not in _DECODED:
+        if encoding in _UNDECODABLE:
             raise FetchError(url, f"body encoded as {encoding!r}, which was not asked for (Content-Encoding)")
         body = _read_bounded(response, url, limits, deadline.passed)
-        if not body and encoding and response.raw.tell():
+        if not body and encoding in ("gzip", "x-gzip", "deflate") and response.raw.tell():
             raise FetchError(
                 url, f"body empty once decompressed: cut short or not {encoding} (Content-Encoding)"
             )
@@ -283,16 +283,17 @@ def _release(response: requests.Response) -> None:
     response.close()
 
 
-# What Accept-Encoding asks for (and urllib3 decodes): "" is no encoding at all.
-_DECODED = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})
+# Compressions we never ask for and cannot decode: a body in one of them is unreadable.
+# Any other Content-Encoding value (junk such as "none", "UTF-8" or "binary", which some
+# servers send with a plain body) is ignored, as it always was: the body is read as is.
+_UNDECODABLE = frozenset({"br", "zstd", "compress", "x-compress", "bzip2", "x-bzip2", "xz", "lzma"})
 
 
 def _content_encoding(response: requests.Response) -> str:
-    """The body's Content-Encoding, lower-cased; the last one applied when there are several
-    (a server may gzip twice: urllib3 decodes each of gzip and deflate in turn)."""
+    """The body's Content-Encoding, lower-cased: the first undecodable one when there is
+    one, else the last applied ("" for none)."""
     codings = [c.strip().lower() for c in (response.headers.get("Content-Encoding") or "").split(",")]
-    unknown = [c for c in codings if c not in _DECODED]
-    return unknown[0] if unknown else codings[-1]
+    return next((c for c in codings if c in _UNDECODABLE), codings[-1])
 
 
 def _read_bounded(response: requests.Response, url: str, limits: Limits, timed_out: threading.Event) -> bytes:
