@@ -183,6 +183,10 @@ def cmd_route(config: Config, args: argparse.Namespace) -> int:
         data = entry.data
         title = text.display_title(data.title, data.summary, data.content, data.link)
         print(f"{title}\n    -> {', '.join(entry.routes) or '(no feed)'}")
+    if feed.warning:
+        print(f"warning: {feed.warning}", file=sys.stderr)
+    for line in feed.dropped:  # what a poll would drop and report too
+        print(f"dropped: {line}", file=sys.stderr)
     limited = [rule.slug for rule in rules.rules if rule.sources is not None]
     if source is None and limited:
         print(

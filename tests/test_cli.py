@@ -396,3 +396,20 @@ def test_a_poll_with_nothing_to_parse_loads_only_what_it_uses(project: Project) 
     run = subprocess.run([sys.executable, "-c", LOADED, *args], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[-1] == "0 []"
+
+
+def test_route_names_the_items_a_poll_would_drop(
+    project: Project, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    project.write_config({"guardian-uighurs": str(SAMPLE)})
+    feed = tmp_path / "feed.xml"
+    feed.write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link>https://t.example/</link>'
+        "<item><title>Camps and surveillance</title><link>https://t.example/1</link></item>"
+        "<item></item></channel></rss>",
+        encoding="utf-8",
+    )
+    assert main(["--config", str(project.config), "route", str(feed)]) == 0
+    captured = capsys.readouterr()
+    assert "Camps and surveillance" in captured.out
+    assert "dropped: item 2: nothing to publish" in captured.err
