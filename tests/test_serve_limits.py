@@ -187,6 +187,38 @@ def test_slow_drips_from_many_addresses_cannot_lock_out_readers(site: Site) -> N
             drippers.close()
 
 
+def test_a_new_connection_has_time_to_send_its_request_before_it_may_give_way(site: Site) -> None:
+    """The reader's own new connection, accepted while every slot is taken, is not the
+    first thing closed to make room for the next newcomer."""
+    with running(site, max_connections=2, max_per_client=2, slow_headers=BOUND) as server:
+        first = connect(server)
+        assert wait_until(lambda: len(server.connections) == 1)
+        with connect(server, source=OTHER_CLIENT) as second:
+            assert wait_until(lambda: len(server.connections) == 2)
+            with connect(server, source="127.0.0.3") as third:
+                assert third.recv(65536).startswith(b"HTTP/1.1 503")
+            assert request_on(first).startswith(b"HTTP/1.1 200")
+            assert request_on(second).startswith(b"HTTP/1.1 200")
+        first.close()
+
+
+def test_a_client_that_does_not_read_its_response_gives_way(site: Site) -> None:
+    """Responses a client never reads (a large file, or many pipelined requests) hold its
+    connection until request_timeout; past slow_response it is closed for a new reader."""
+    with running(
+        site, request_timeout=BOUND, max_connections=2, max_per_client=2, slow_response=0.2
+    ) as server:
+        hogs = [connect(server, source=f"127.0.0.{n}") for n in (20, 21)]
+        for hog in hogs:
+            hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            hog.sendall(f"GET {PREFIX}big.bin HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert wait_until(lambda: len(server.connections) == 2)
+        time.sleep(0.5)
+        assert get(server, source=OTHER_CLIENT) == 200
+        for hog in hogs:
+            hog.close()
+
+
 def test_readers_sending_their_headers_are_not_closed_for_room(site: Site) -> None:
     """Within slow_headers of its first byte a request is a reader's: when every slot holds
     one, a new client is refused (503), not let in at its expense."""
@@ -282,7 +314,7 @@ def test_when_every_connection_is_busy_new_ones_get_503(site: Site) -> None:
 
 
 def test_one_client_address_is_capped_and_others_are_not(site: Site) -> None:
-    with running(site, max_per_client=2, max_connections=10, header_timeout=60) as server:
+    with running(site, max_per_client=2, max_connections=10, header_timeout=60, slow_headers=0.2) as server:
         other = connect(server, source=OTHER_CLIENT)  # idle, and the oldest of all
         busy = [connect(server) for _ in range(2)]
         for sock in busy:
@@ -295,9 +327,11 @@ def test_one_client_address_is_capped_and_others_are_not(site: Site) -> None:
         for sock in busy:
             sock.close()
         assert wait_until(lambda: len(server.connections) == 1)
-        # Idle connections of the capped address itself make room for its new one.
+        # Connections of the capped address itself that sent nothing for slow_headers make
+        # room for its new one.
         first, second = connect(server), connect(server)
         assert wait_until(lambda: len(server.connections) == 3)
+        time.sleep(0.5)
         assert get(server) == 200
         assert closed_by_server(first)
         assert request_on(second).startswith(b"HTTP/1.1 200")

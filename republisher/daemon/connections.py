@@ -11,13 +11,15 @@ every few seconds keep its connection (and its thread) forever. So:
   `request_timeout` after its first byte;
 - one client holds at most `max_per_client` connections (a client: an IPv4 address, or an
   IPv6 /64, the block one host or household usually has);
-- when every slot is taken, the connection silent the longest (waiting for a request, not
-  in the middle of one) is closed to make room, so idle keep-alives never refuse a reader;
-  failing that, the one that has been sending its request headers the longest, once for
-  `slow_headers` at least (a reader sends them at once: a connection still at it is a
-  slow drip, and clients from many addresses could otherwise hold every slot in turn).
-  Only when every connection is answering a request, or got its first byte within
-  `slow_headers`, is a new client refused.
+- when every slot is taken, room is made by closing, in this order: the kept-alive
+  connection silent the longest (waiting for its next request), so idle keep-alives never
+  refuse a reader; a new connection that has sent nothing for `slow_headers`; the one that
+  has been sending its request headers the longest, for `slow_headers` at least (a reader
+  sends them at once: a connection still at it is a drip); the one that has been answering
+  the longest, for `slow_response` at least (a client that does not read its response
+  holds its connection until `request_timeout` otherwise). A new connection is never
+  closed for room before it had `slow_headers` to send its request, and only when no
+  connection may be closed is a new client refused.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class Limits:
     max_connections: int = 256  # one thread each
     max_per_client: int = 16  # connections from one client (client_of)
     slow_headers: float = 1.0  # still sending its headers this long: may be closed for room
+    slow_response: float = 5.0  # still answering this long: may be closed for room
 
 
 def client_of(ip: str) -> str:
@@ -67,9 +70,11 @@ class Connection:
     only; `idle` and `closed` are shared with the accept loop, under the registry's lock."""
 
     __slots__ = (
+        "answering_since",
         "client",
         "closed",
         "deadline",
+        "fresh",
         "idle",
         "idle_since",
         "reading_since",
@@ -86,6 +91,8 @@ class Connection:
         self.idle_since = now
         self.closed = False  # closed to make room (or released)
         self.reading_since: float | None = None  # a request's first byte, until its headers end
+        self.answering_since: float | None = None  # its headers' end, until the response's
+        self.fresh = True  # accepted, and no byte of a request received yet
 
     def remaining(self) -> float:
         """Seconds left before the current deadline; TimeoutError when it has passed."""
@@ -147,6 +154,7 @@ class Connections:
         with self._lock:
             conn.idle = True
             conn.idle_since = time.monotonic()
+            conn.answering_since = None
         if not first:
             conn.deadline = conn.idle_since + self.limits.idle_timeout
 
@@ -158,6 +166,7 @@ class Connections:
             if conn.closed:
                 return False
             conn.idle = False
+            conn.fresh = False
             conn.reading_since = now
         if not first:
             conn.deadline = now + self.limits.header_timeout
@@ -168,22 +177,32 @@ class Connections:
         """The headers are in: what is left is the response, due by the request's deadline."""
         with self._lock:
             conn.reading_since = None
+            conn.answering_since = time.monotonic()
         conn.deadline = conn.request_deadline
 
     def _make_room(self, client: str | None) -> bool:
-        """Close a connection (of `client`, or of anyone): the one silent the longest, else
-        the one sending its headers the longest, for slow_headers at least; False if none
-        may be. Its thread then reads end-of-file and ends. Called with the lock held."""
+        """Close one connection (of `client`, or of anyone), in the order the module says;
+        False if none may be. Its thread then reads end-of-file and ends. Lock held."""
         theirs = [c for c in self._open if client is None or c.client == client]
-        idle = [c for c in theirs if c.idle]
-        if idle:
-            self._shut(min(idle, key=lambda c: c.idle_since))
-            return True
-        slow_since = time.monotonic() - self.limits.slow_headers
-        slow = [c for c in theirs if c.reading_since is not None and c.reading_since <= slow_since]
-        if slow:
-            self._shut(min(slow, key=lambda c: c.reading_since or 0.0))
-            return True
+        now = time.monotonic()
+        kept_alive = [(c.idle_since, c) for c in theirs if c.idle and not c.fresh]
+        silent_new = [
+            (c.idle_since, c) for c in theirs if c.fresh and c.idle_since <= now - self.limits.slow_headers
+        ]
+        dripping = [
+            (c.reading_since, c)
+            for c in theirs
+            if c.reading_since is not None and c.reading_since <= now - self.limits.slow_headers
+        ]
+        not_reading = [
+            (c.answering_since, c)
+            for c in theirs
+            if c.answering_since is not None and c.answering_since <= now - self.limits.slow_response
+        ]
+        for candidates in (kept_alive, silent_new, dripping, not_reading):
+            if candidates:
+                self._shut(min(candidates, key=lambda pair: pair[0])[1])
+                return True
         return False
 
     def _shut(self, conn: Connection) -> None:
