@@ -116,7 +116,7 @@ def plain_text(fragment: str) -> str:
 # content, comments and bogus comments (`<!x`, `<?x`, `</ x`) go whole; any other tag goes
 # up to its first ">" outside quotes.
 _ANY_TAG = re.compile(
-    r"<(" + "|".join(sorted(DROPPED_WITH_CONTENT)) + r")(?![^\t\n\f\r />])"
+    r"<(" + "|".join(sorted(DROPPED_WITH_CONTENT - {"embed"})) + r")(?![^\t\n\f\r />])"  # embed is void
     r"""(?:[^>"']|"[^"]*(?:"|\Z)|'[^']*(?:'|\Z))*(?:>|\Z).*?(?:</\1[ \t\n\r\f]*>|\Z)"""
     r"|<!--.*?(?:-->|\Z)"
     r"|<(?:[!?]|/(?![A-Za-z]))[^>]*(?:>|\Z)"
