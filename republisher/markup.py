@@ -110,6 +110,10 @@ def plain_text(fragment: str) -> str:
     return plain if plain is not None else _text_unparsed(fragment[:MAX_HTML])
 
 
+# A tag as HTML reads it: "<" or "</", a name, then anything up to the first ">" outside
+# quotes, or the end: each character is read once, whatever is left unclosed.
+_TAG_AS_HTML = r"""<(/?)([A-Za-z][^\t\n\f\r />]*)(?:[^>"']|"[^"]*(?:"|\Z)|'[^']*(?:'|\Z))*(?:>|\Z)"""
+
 # Markup the parser is not given (see MAX_TAGS), read in one pass as HTML reads it, each
 # construct running to its end or to the end of the fragment (so each character is read
 # about once, whatever is left unclosed): the elements the sanitizer drops with their
@@ -120,7 +124,7 @@ _ANY_TAG = re.compile(
     r"""(?:[^>"']|"[^"]*(?:"|\Z)|'[^']*(?:'|\Z))*(?:>|\Z).*?(?:</\1[ \t\n\r\f]*>|\Z)"""
     r"|<!--.*?(?:-->|\Z)"
     r"|<(?:[!?]|/(?![A-Za-z]))[^>]*(?:>|\Z)"
-    r"""|</?([A-Za-z][^\t\n\f\r />]*)(?:[^>"']|"[^"]*(?:"|\Z)|'[^']*(?:'|\Z))*(?:>|\Z)""",
+    r"|" + _TAG_AS_HTML,
     re.DOTALL | re.IGNORECASE,
 )
 
@@ -142,9 +146,7 @@ def _parseable(fragment: str) -> bool:
     return _parser_work(fragment) <= MAX_WORK
 
 
-# A tag as HTML reads it: a name, then anything up to the first ">" outside quotes (or the
-# end); each character is read once, whatever is left unclosed.
-_SCAN_TAG = re.compile(r"""<(/?)([A-Za-z][^\t\n\f\r />]*)(?:[^>"']|"[^"]*(?:"|\Z)|'[^']*(?:'|\Z))*(?:>|\Z)""")
+_SCAN_TAG = re.compile(_TAG_AS_HTML)
 _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta",
                    "param", "source", "track", "wbr"})  # fmt: skip
 _FORMATTING = frozenset({"a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong",

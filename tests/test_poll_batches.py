@@ -70,21 +70,26 @@ class Scripted:
         return self.waiting
 
 
+def counting_commits(store: Store) -> list[None]:
+    """A list that grows by one at each commit of `store`."""
+    commits: list[None] = []
+    real = store.commit
+
+    def counted() -> None:
+        commits.append(None)
+        real()
+
+    store.commit = counted  # type: ignore[method-assign]
+    return commits
+
+
 def store_all(tmp_path: Path, script: list[tuple[Fetched, bool]]) -> tuple[Scripted, int]:
     fetches = Scripted(tmp_path, script)
-    commits = 0
     with Store.open(tmp_path) as store:
-        real = store.commit
-
-        def counted() -> None:
-            nonlocal commits
-            commits += 1
-            real()
-
-        store.commit = counted  # type: ignore[method-assign]
+        commits = counting_commits(store)
         states: dict[str, SourceState] = {}
         cycle._store_all(store, fetches, states, NOW, lambda: 0.0)  # type: ignore[arg-type]
-    return fetches, commits
+    return fetches, len(commits)
 
 
 def test_fetches_ready_together_share_a_transaction(tmp_path: Path) -> None:
@@ -131,19 +136,11 @@ def test_a_failure_loses_only_the_open_batch(tmp_path: Path, monkeypatch: pytest
 def _store_with_real_fetches(tmp_path: Path, fetch_one: object, names: list[str]) -> int:
     """_store_all over the real fetch threads (cycle._fetches); returns the commits."""
     sources = [SourceConfig(name, f"https://{name}.example/rss", 1800.0) for name in names]
-    commits = 0
     with Store.open(tmp_path) as store:
-        real = store.commit
-
-        def counted() -> None:
-            nonlocal commits
-            commits += 1
-            real()
-
-        store.commit = counted  # type: ignore[method-assign]
+        commits = counting_commits(store)
         with cycle._fetches(None, 2, fetch_one, sources) as fetches:  # type: ignore[arg-type]
             cycle._store_all(store, fetches, {}, NOW, lambda: 0.0)
-    return commits
+    return len(commits)
 
 
 def test_a_fetch_completing_while_the_transaction_lingers_joins_it(

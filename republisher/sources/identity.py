@@ -13,24 +13,37 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
 from datetime import date
+from typing import TYPE_CHECKING
 
 from republisher.models import EntryData
 from republisher.text import clean, collapse_space, is_web_url
+
+if TYPE_CHECKING:
+    import uuid
 
 # Fixed namespace for urn:uuid ids; changing it would change every generated id.
 _NAMESPACE = "6f4d1b52-3c1e-4f5e-9a57-0d5b1f6f8c21"
 
 
-def _uuid_urn(name: str) -> str:
-    """urn:uuid:… made from `name` in _NAMESPACE (uuid5). uuid is imported here: it costs
-    every command a few ms (it imports platform), and most never make one."""
+@functools.cache
+def _namespace() -> uuid.UUID:
+    """_NAMESPACE as a UUID. uuid is imported here, once: it costs every command a few ms
+    (it imports platform), and most never make one."""
     import uuid
 
-    return uuid.uuid5(uuid.UUID(_NAMESPACE), name).urn
+    return uuid.UUID(_NAMESPACE)
+
+
+def _uuid_urn(name: str) -> str:
+    """urn:uuid:… made from `name` in _NAMESPACE (uuid5)."""
+    import uuid
+
+    return uuid.uuid5(_namespace(), name).urn
 
 
 # What the W3C feed validator accepts in atom:id (its rfc2396_full, urn_re, uuid_re and
