@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance import problems
+from feedgen_reference import feedgen_entry
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -58,7 +59,7 @@ def whole_feed(
     fg.generator("republisher", version=__version__, uri=PROJECT_URL)
     fg.updated(max((e.updated for e in entries), default=plausible_date(T0) or EARLIEST_DATE))
     for entry in entries:
-        fg.add_entry(atom._feed_entry(entry, the_rule, BASE), order="append")
+        fg.add_entry(feedgen_entry(entry, the_rule, BASE), order="append")
     document: bytes = fg.atom_str(pretty=True, encoding="UTF-8")
     return document
 

@@ -176,14 +176,14 @@ def test_an_entry_that_fails_to_render_is_skipped_and_logged(
 
 
 def test_an_entry_that_raises_while_built_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = atom._feed_entry
+    real = atom.entry_parts
 
-    def failing(entry: public.PublicEntry, the_rule: Rule, base_url: str) -> Any:
+    def failing(entry: public.PublicEntry) -> Any:
         if entry.key == "bad":
             raise RuntimeError("boom")
-        return real(entry, the_rule, base_url)
+        return real(entry)
 
-    monkeypatch.setattr(atom, "_feed_entry", failing)
+    monkeypatch.setattr(atom, "entry_parts", failing)
     document = render_feed(rule(), [Story(stored("bad")), Story(stored("good", hours=1))], BASE, T0)
     assert atom_ids(document) == ["urn:test:good"]
 

@@ -6,18 +6,16 @@ byte-identical output.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 
 from republisher import PROJECT_URL, __version__
-from republisher.models import Enclosure
-from republisher.publish.public import EARLIEST_DATE, PublicEntry, PublicSource, public_entries, xml_text
+from republisher.publish.entryxml import entry_parts
+from republisher.publish.public import EARLIEST_DATE, PublicEntry, public_entries, xml_text
 from republisher.publish.stories import Story, skipped
 from republisher.routing.rules import Rule
 from republisher.text import plausible_date
@@ -36,56 +34,6 @@ def json_feed_url(base_url: str, slug: str) -> str:
 def page_url(base_url: str, slug: str) -> str:
     """Public URL of a derived feed's page for people (its alternate link)."""
     return f"{base_url}{slug}.html"
-
-
-class _SourceElement:
-    """feedgen entry extension writing what feedgen cannot: a complete atom:source (feedgen's
-    lacks id and updated), rel="via" and rel="enclosure" links (feedgen drops the rel of
-    entry links)."""
-
-    source: PublicSource | None = None
-    via: tuple[str, ...] = ()
-    enclosures: tuple[Enclosure, ...] = ()
-
-    def extend_ns(self) -> dict[str, str]:
-        return {}
-
-    def extend_rss(self, item: Any) -> Any:
-        return item
-
-    def extend_atom(self, entry: Any) -> Any:
-        for href in self.via:
-            entry.append(entry.makeelement("link", {"rel": "via", "href": href}))
-        for enclosure in self.enclosures:
-            # type and length only when known (public.public_entry checked them).
-            attributes = {"rel": "enclosure", "href": enclosure.url}
-            if enclosure.type:
-                attributes["type"] = enclosure.type
-            if enclosure.length is not None:
-                attributes["length"] = str(enclosure.length)
-            entry.append(entry.makeelement("link", attributes))
-        origin = self.source
-        if origin is None:
-            return entry
-        source = entry.makeelement("source", {})
-        _child(source, "id", origin.id)
-        _child(source, "title", origin.title)
-        if origin.updated is not None:
-            _child(source, "updated", origin.updated.isoformat())
-        if origin.self_link:
-            source.append(source.makeelement("link", {"rel": "self", "href": origin.self_link}))
-        if origin.link:
-            source.append(
-                source.makeelement("link", {"rel": "alternate", "type": "text/html", "href": origin.link})
-            )
-        entry.append(source)
-        return entry
-
-
-def _child(parent: Any, tag: str, value: str) -> None:
-    element = parent.makeelement(tag, {})
-    element.text = value
-    parent.append(element)
 
 
 def render_feed(
@@ -107,23 +55,19 @@ def render_feed(
 class AtomCache:
     """The <entry> elements of one publish, each rendered once however many feeds carry it.
 
-    feedgen renders every entry (in a feed of its own) and every feed's head; the entry's
-    bytes are kept without the one part that differs from feed to feed, the category
-    naming the derived feed, which is always the entry's last category. Known by the
-    identity of the PublicEntry (public.PublicCache shares them), which is kept."""
+    The entry's bytes (entryxml.py, as feedgen writes them) are kept without the one part
+    that differs from feed to feed, the category naming the derived feed, which is always
+    the entry's last category. Known by the identity of the PublicEntry
+    (public.PublicCache shares them), which is kept."""
 
     def __init__(self) -> None:
         self._made: dict[int, tuple[PublicEntry, bytes, bytes]] = {}
 
-    def entry(self, entry: PublicEntry, rule: Rule, base_url: str, category: bytes) -> bytes:
+    def entry(self, entry: PublicEntry, category: bytes) -> bytes:
         """The entry as a child of the feed's <feed> element, with its `category` line."""
         made = self._made.get(id(entry))
         if made is None:
-            document = _one_entry_feed(_feed_entry(entry, rule, base_url))
-            element = document[document.index(_ENTRY_START) : -len(_FEED_END)]
-            # The feed's own category: the entry's last one, a line of its own.
-            cut = element.rindex(b"\n" + category) + 1
-            made = self._made[id(entry)] = (entry, element[:cut], element[cut + len(category) :])
+            made = self._made[id(entry)] = (entry, *entry_parts(entry))
         return made[1] + category + made[2]
 
 
@@ -145,7 +89,7 @@ def render_entries(
     elements: list[bytes] = []
     for entry in entries:
         try:
-            elements.append(cache.entry(entry, rule, base_url, category))
+            elements.append(cache.entry(entry, category))
         except Exception as e:  # one entry (say, text lxml refuses) must never stop the feed
             skipped(entry.source_name, entry.key, e)
             continue
@@ -165,8 +109,7 @@ class _Head:
     json_alternate: bool
 
 
-# How feedgen (lxml, pretty-printed) writes an entry inside a feed, and the feed's end.
-_ENTRY_START = b"  <entry>\n"
+# How feedgen (lxml, pretty-printed) ends a feed.
 _FEED_END = b"</feed>\n"
 
 
@@ -213,38 +156,7 @@ def _category_line(rule: Rule, base_url: str) -> bytes:
     fe.title("category")
     fe.updated(EARLIEST_DATE)
     fe.content("category")
-    _feed_category(fe, rule, base_url)
+    fe.category(term=rule.slug, scheme=base_url, label=xml_text(rule.title).strip() or rule.slug)
     document = _one_entry_feed(fe)
     start = document.index(b"\n    <category ") + 1
     return document[start : document.index(b"\n", start) + 1]
-
-
-def _feed_category(fe: FeedEntry, rule: Rule, base_url: str) -> None:
-    fe.category(term=rule.slug, scheme=base_url, label=xml_text(rule.title).strip() or rule.slug)
-
-
-def _feed_entry(entry: PublicEntry, rule: Rule, base_url: str) -> FeedEntry:
-    fe = FeedEntry()
-    fe.id(entry.id)
-    fe.title(entry.title)
-    fe.updated(entry.updated)
-    fe.published(entry.published)
-    if entry.link:
-        fe.link(href=entry.link, rel="alternate", type="text/html")
-    fe.author({"name": entry.author})
-    # Sanitized HTML, whatever the source declared (public.public_entry made it so).
-    if entry.summary:
-        fe.summary(entry.summary, type="html")
-    if entry.content:
-        fe.content(entry.content, type="html")
-    elif not entry.link:
-        # RFC 4287 4.1.1.1: an entry without an alternate link must have content.
-        fe.content(entry.summary or html.escape(entry.title), type="html")
-    for category in entry.categories:
-        fe.category(term=category.term, scheme=category.scheme, label=category.label)
-    _feed_category(fe, rule, base_url)  # the last category: AtomCache relies on it
-    fe.register_extension("republisher_source", _SourceElement, atom=True, rss=False)
-    fe.republisher_source.source = entry.source
-    fe.republisher_source.via = entry.via
-    fe.republisher_source.enclosures = entry.enclosures
-    return fe
