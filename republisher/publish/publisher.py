@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from republisher import __version__
 from republisher.config import Config
+from republisher.gcpause import collection_paused
 from republisher.routing.rules import Rule, RuleSet
 from republisher.store.store import Store
 
@@ -112,7 +113,7 @@ def publish(store: Store, config: Config, rules: RuleSet, now: datetime) -> tupl
     left as they are, and the index pages show them as last recorded."""
     # SQLite's page cache is kept small while the feeds are read: it is memory held at the
     # publish's peak, and the publish reads each index page about once.
-    with store.small_cache():
+    with store.small_cache(), collection_paused():
         return _publish(store, config, rules, now)
 
 

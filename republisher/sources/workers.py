@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from republisher.errors import ParseError
+from republisher.gcpause import collection_paused
 from republisher.models import PreparedFeed
 
 if TYPE_CHECKING:
@@ -86,8 +87,9 @@ def serve(connection: Connection, memory_limit: int) -> None:
             router = Router(rules.rules)
         assert router is not None
         try:
-            feed = parse_feed(body, url, content_type)
-            outcome: tuple[str, object] = ("ok", prepare_feed(feed, source, router))
+            with collection_paused():  # one feed: a bounded burst (RLIMIT_AS bounds it too)
+                feed = parse_feed(body, url, content_type)
+                outcome: tuple[str, object] = ("ok", prepare_feed(feed, source, router))
         except ParseError as e:
             outcome = ("error", e.reason)
         except MemoryError:
