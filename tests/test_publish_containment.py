@@ -23,7 +23,7 @@ from conftest import FeedServer, Project, Response
 from republisher.cli import main
 from republisher.config import load_config
 from republisher.models import Category, EntryData, SourceMeta, StoredEntry
-from republisher.publish import atom, public, publisher
+from republisher.publish import atom, pages, public, publisher
 from republisher.publish.atom import render_feed
 from republisher.publish.jsonfeed import render_json_feed
 from republisher.publish.public import public_url
@@ -290,6 +290,59 @@ def test_a_file_source_publishes_no_local_path() -> None:
     assert source is not None
     assert source.findtext(ATOM + "title") == "guardian.xml"
     assert (source.findtext(ATOM + "id") or "").startswith("urn:uuid:")
+
+
+@pytest.mark.parametrize("title", ["http://", "https://?token=x", "file:", "/", "  ", "https:///"])
+def test_a_source_title_that_names_nothing_is_published_as_untitled(title: str) -> None:
+    """A feed's title is the only name its entries have when they name no author: it is
+    never published empty (an empty atom:source title, an entry without an author)."""
+    origin = SourceMeta(title=title, id="tag:wire.example,2021:feed", self_url="", link=None, updated=None)
+    documents = outputs([stored("a", origin)])
+    assert_valid(documents)
+    entry = ET.fromstring(documents["atom"]).find(ATOM + "entry")
+    assert entry is not None
+    assert entry.findtext(f"{ATOM}source/{ATOM}title") == "(untitled source)"
+    assert entry.findtext(f"{ATOM}author/{ATOM}name") == "(untitled source)"
+
+
+@pytest.mark.parametrize(
+    "given", ["javascript:alert(1)", "JavaScript:alert(1)", "vbscript:msgbox(1)", "data:text/plain,hello"]
+)
+def test_an_id_that_would_run_as_a_link_is_published_hashed(given: str) -> None:
+    """Entry and source ids are not links, but some readers follow an entry's id when it has
+    no link: an id in a scheme that runs something is published as a stable urn:uuid."""
+    origin = replace(ORIGIN, id=given)
+    entry = replace(stored("a", origin, link=None), atom_id=given)
+    documents = [outputs([entry])["atom"] for _ in range(2)]
+    assert documents[0] == documents[1]  # the same id at every publish
+    assert given.encode() not in documents[0] and given.lower().encode() not in documents[0].lower()
+    root = ET.fromstring(documents[0])
+    assert (root.findtext(f"{ATOM}entry/{ATOM}id") or "").startswith("urn:uuid:")
+    assert (root.findtext(f"{ATOM}entry/{ATOM}source/{ATOM}id") or "").startswith("urn:uuid:")
+    kept = outputs(
+        [replace(stored("b", replace(ORIGIN, id="tag:wire.example,2021:feed")), atom_id="tag:x,2021:b")]
+    )
+    assert atom_ids(kept["atom"]) == ["tag:x,2021:b"]
+    assert b"<id>tag:wire.example,2021:feed</id>" in kept["atom"]
+
+
+def test_an_entry_whose_page_article_fails_leaves_only_itself_out(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real = pages._article_body
+
+    def failing(entry: public.PublicEntry) -> str:
+        if entry.key == "bad":
+            raise RuntimeError("boom")
+        return real(entry)
+
+    monkeypatch.setattr(pages, "_article_body", failing)
+    entries = public.public_entries([Story(stored("bad")), Story(stored("good", hours=1))])
+    with caplog.at_level(logging.WARNING):
+        page = pages.render_page_entries(rule(), entries, BASE, routed=2, represented=2).decode()
+    assert "Story good" in page and "Story bad" not in page
+    assert 'id="story-1"' in page and 'id="story-2"' not in page  # numbered as shown
+    assert "wire: entry bad not published" in caplog.text
 
 
 @pytest.mark.parametrize(

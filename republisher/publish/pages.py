@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
 from republisher import PROJECT_URL, __version__
 from republisher.models import Enclosure
 from republisher.publish.atom import feed_url, json_feed_url
 from republisher.publish.public import PublicEntry, public_entries, xml_text
-from republisher.publish.stories import Story
+from republisher.publish.stories import Story, skipped
 from republisher.routing.rules import Rule
 from republisher.text import plausible_date
 
@@ -172,6 +172,20 @@ class PageCache:
         return f'<article aria-labelledby="story-{n}">\n<h2 id="story-{n}">{made[1]}'
 
 
+def _articles(entries: Sequence[PublicEntry], cache: PageCache) -> Iterator[str]:
+    """Each entry's article, numbered; one that cannot be written is left out (and
+    logged), never the page."""
+    n = 0
+    for entry in entries:
+        try:
+            article = cache.article(n + 1, entry)
+        except Exception as e:  # one entry must never stop the page
+            skipped(entry.source_name, entry.key, e)
+            continue
+        n += 1
+        yield article
+
+
 def render_page_entries(
     rule: Rule,
     entries: Sequence[PublicEntry],
@@ -197,7 +211,7 @@ def render_page_entries(
             f'<p class="meta">As JSON Feed: <a href="{url}" type="application/feed+json">{url}</a></p>'
         )
     newest = time_element(max((entry.updated for entry in entries), default=None))
-    articles = "\n".join(cache.article(n, entry) for n, entry in enumerate(entries, 1))
+    articles = "\n".join(_articles(entries, cache))
     page = _FEED_PAGE.format(
         version=e(__version__),
         title=e(title),

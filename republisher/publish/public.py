@@ -170,21 +170,32 @@ def _public_name(name: str) -> str:
             parts = urlsplit(name)
         except ValueError:
             return "(untitled source)"
-        return public_url(name, allow_query=False) or parts.hostname or parts.path.rpartition("/")[2]
+        shown = public_url(name, allow_query=False) or parts.hostname or parts.path.rpartition("/")[2]
+        return shown or "(untitled source)"  # "http://", "/": an address that names nothing
     return name or "(untitled source)"
 
 
 def _public_id(value: str) -> str:
-    """A source id to publish: kept when it is an IRI that reveals nothing (tag:, urn:, a
-    plain http(s) URL), else a stable urn:uuid made from it."""
+    """A source id to publish: kept when it is an IRI that reveals nothing and runs nothing
+    (tag:, urn:, a plain http(s) URL...), else a stable urn:uuid made from it."""
     value = value.strip()
     scheme = value.partition(":")[0].lower()
     if scheme in ("http", "https"):
         kept = public_url(value, allow_query=False)
         if kept:
             return kept
-    elif scheme != "file" and _IRI.match(value):
+    elif scheme not in UNPUBLISHED_ID_SCHEMES and _IRI.match(value):
         return value
+    return hashed_id(value)
+
+
+# Ids in these schemes are published as hashed_id: a local path, or a script a reader
+# that takes an id for a link (some do, for an entry without one) would run.
+UNPUBLISHED_ID_SCHEMES = frozenset({"file", "javascript", "vbscript", "data"})
+
+
+def hashed_id(value: str) -> str:
+    """A stable urn:uuid standing for an id that cannot be published as it is."""
     return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, value)}"
 
 
@@ -258,6 +269,8 @@ def public_entry(story: Story) -> PublicEntry:
     entry_id = xml_text(entry.atom_id).strip()
     if not _IRI.match(entry_id):
         raise ValueError(f"id {entry_id[:100]!r} is not an IRI")
+    if entry_id.partition(":")[0].lower() in UNPUBLISHED_ID_SCHEMES:
+        entry_id = hashed_id(entry_id)
     link = public_url(scrub(data.link))
     summary, content = with_carriers(story)
     # Plain text taken from the stored HTML when there is no title: never output as markup.
