@@ -112,7 +112,9 @@ def cmd_poll(config: Config, args: argparse.Namespace) -> int:
         else:
             print(f"no source is due{brought}; use --force to poll anyway")
     for outcome in report.outcomes:
-        print(f"{outcome.name}: {'' if outcome.ok else 'FAILED: '}{outcome.message}")
+        # A document read with items left out is not a source that failed: its good items are in.
+        label = "" if outcome.ok else "PARTLY FAILED: " if outcome.read else "FAILED: "
+        print(f"{outcome.name}: {label}{outcome.message}")
     _print_files(config, report.written, report.removed)
     return EXIT_FAILED if report.failed else EXIT_OK
 
@@ -153,11 +155,27 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
         )
         print(f"{failure.rule.path}: example {failure.example.title!r}: {outcome}")
         _print_reasons(v)
+    for source, path in _missing_files(config):
+        # A warning, not an error: another program may write the file before the next poll.
+        print(f"warning: {config.path}: source {source!r}: no file at {path} (yet)")
     print(
         f"{config.path}: ok; {len(rules.rules)} rule files ok; "
         f"{total - len(failures)} of {total} examples pass"
     )
     return EXIT_FAILED if failures else EXIT_OK
+
+
+def _missing_files(config: Config) -> list[tuple[str, Path]]:
+    """(source, path) of each source read from a local file that is not there."""
+    from urllib.parse import unquote, urlsplit
+    from urllib.request import url2pathname
+
+    missing = []
+    for source in config.sources:
+        parts = urlsplit(source.url)
+        if parts.scheme == "file" and not (path := Path(url2pathname(unquote(parts.path)))).is_file():
+            missing.append((source.name, path))
+    return missing
 
 
 def cmd_route(config: Config, args: argparse.Namespace) -> int:

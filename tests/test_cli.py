@@ -152,8 +152,39 @@ def test_poll_exit_code_1_when_a_source_fails(project: Project, capsys: pytest.C
     project.write_config({"gone": str(project.root / "missing.xml"), "guardian-uighurs": str(SAMPLE)})
     assert main(["--config", str(project.config), "poll"]) == 1
     out = capsys.readouterr().out
-    assert "gone: FAILED: cannot read file" in out
+    assert f"gone: FAILED: cannot read file {project.root / 'missing.xml'}: " in out
     assert "guardian-uighurs: 20 entries: 20 new, 0 changed" in out
+
+
+def test_a_source_with_items_dropped_partly_failed(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its good items are stored: not the same as a source that failed, though still exit 1."""
+    feed = project.root / "some-bad.xml"
+    feed.write_text(
+        "<rss version='2.0'><channel><title>t</title><link>https://t.example/</link><description>d</description>"
+        "<item><title>Good</title><link>https://t.example/1</link></item><item></item></channel></rss>"
+    )
+    project.write_config({"some-bad": str(feed)})
+    config = str(project.config)
+    assert main(["--config", config, "poll"]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "some-bad: PARTLY FAILED: 1 entries: 1 new, 0 changed (1 dropped: item 2: nothing to publish" in out
+    )
+    assert main(["--config", config, "status"]) == 0  # the source itself is fine
+    out = capsys.readouterr().out
+    assert "some-bad: 1 item of its last document dropped:\n    item 2: nothing to publish" in out
+
+
+def test_check_warns_of_a_source_file_that_is_not_there(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write_config({"later": str(project.root / "later.xml"), "guardian-uighurs": str(SAMPLE)})
+    assert main(["--config", str(project.config), "check"]) == 0
+    out = capsys.readouterr().out
+    assert f"warning: {project.config}: source 'later': no file at {project.root / 'later.xml'} (yet)" in out
+    assert "guardian-uighurs" not in out
 
 
 def test_explain_by_title_fragment(project: Project, capsys: pytest.CaptureFixture[str]) -> None:

@@ -44,6 +44,7 @@ class SourceOutcome:
     message: str  # one line for the user
     new: int = 0
     changed: int = 0
+    read: bool = False  # the document was read: its good entries are stored, whatever failed
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,9 @@ def decide(
         # failure to report (exit 1); it does not count towards back-off since we got data.
         message += f" ({'; '.join(problems)})"
     return Decision(
-        state, writes, SourceOutcome(source.name, not problems, message, new=new, changed=changed)
+        state,
+        writes,
+        SourceOutcome(source.name, not problems, message, new=new, changed=changed, read=True),
     )
 
 

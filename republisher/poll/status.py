@@ -101,7 +101,8 @@ def format_status(document: dict[str, Any]) -> list[str]:
         if source["last_error"]:
             notes.append(f"{name}: last error: {source['last_error']}")
         if source["dropped_items"]:
-            notes.append(f"{name}: {len(source['dropped_items'])} items of its last document dropped:")
+            count = len(source["dropped_items"])
+            notes.append(f"{name}: {count} {'item' if count == 1 else 'items'} of its last document dropped:")
             notes.extend(f"    {line}" for line in source["dropped_items"][:10])
     feed_rows: list[tuple[str, ...]] = [("FEED", "IN FEED", "ROUTED", "NEWEST (UTC)")]
     for feed in document["feeds"]:

@@ -164,7 +164,7 @@ def _fetch_file(url: str, limits: Limits) -> FetchResult:
         with open(descriptor, "rb") as f:
             body = f.read(limits.max_bytes + 1)
     except OSError as e:
-        raise FetchError(url, f"cannot read file: {e.strerror or e}") from e
+        raise FetchError(url, f"cannot read file {path}: {e.strerror or e}") from e
     if len(body) > limits.max_bytes:
         raise FetchError(url, f"file larger than max_bytes ({limits.max_bytes})")
     return FetchResult(url=url, status=200, body=body)
