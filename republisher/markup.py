@@ -6,11 +6,15 @@ markup), so whatever is not plain text is cleaned here by content, with an allow
 (nh3, the binding of Rust's Ammonia): tags and attributes not on the list go, URLs keep
 only http, https and mailto schemes and are made absolute against the document's base.
 Everything that writes output (Atom, JSON Feed, the HTML pages) passes stored HTML through
-`sanitize` again, so an entry stored by an older, laxer version is cleaned on its way out.
+`sanitize` again, so an entry stored by an older, laxer version is cleaned on its way out;
+only HTML stored under the id of the sanitizer running now (sanitizer_id) is not cleaned
+twice.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import html
 import re
 import threading
@@ -19,6 +23,7 @@ from urllib.parse import urljoin, urlsplit
 import nh3
 
 from republisher import text
+from republisher.codeid import code_digest
 
 # Formatting and structure a feed reader can show; no forms, frames, media players,
 # SVG/MathML, style or script. Images stay: they are most of what a feed carries.
@@ -99,6 +104,17 @@ _CLEANER = nh3.Cleaner(
     link_rel="noopener noreferrer nofollow",
     strip_comments=True,
 )
+
+
+@functools.cache
+def sanitizer_id() -> str:
+    """Names the sanitizer running now: this program's code (this module, and the parsers
+    that call it on every fragment they keep) and nh3's version. HTML a parser stored under
+    the id of the sanitizer running now is already what that sanitizer makes of it, so a
+    publish need not clean it again; anything else it does clean again."""
+    digest = hashlib.sha256(code_digest())
+    digest.update(f"nh3 {getattr(nh3, '__version__', '?')}".encode())
+    return digest.hexdigest()[:32]
 
 
 def plain_text(fragment: str) -> str:

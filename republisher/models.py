@@ -87,6 +87,9 @@ class FeedData:
     entries: tuple[EntryData, ...]
     warning: str | None = None  # e.g. "truncated XML: kept 12 entries"
     dropped: tuple[str, ...] = ()  # one line per item left out, naming it and why
+    # markup.sanitizer_id() of the sanitizer that cleaned the entries' HTML, when the parser
+    # did ("" for a feed made any other way: its HTML is cleaned at publish).
+    sanitized_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,10 @@ class StoredEntry:
     changed_at: datetime  # when this version was stored
     data: EntryData
     origin: SourceMeta
+    # markup.sanitizer_id() of the sanitizer that cleaned its HTML before it was stored, or
+    # "" (an entry stored by an older version): a publish cleans it again unless it is the
+    # sanitizer running now.
+    sanitized_by: str = ""
 
     @property
     def sort_time(self) -> datetime:
@@ -167,3 +174,4 @@ class PreparedFeed:
     entries: tuple[PreparedEntry, ...]
     warning: str | None = None
     dropped: tuple[str, ...] = ()  # one line per item left out, naming it and why
+    sanitized_by: str = ""  # FeedData.sanitized_by

@@ -156,6 +156,7 @@ def _entry_writes(
             changed_at=now,
             data=prepared.data,
             origin=feed.meta,
+            sanitized_by=feed.sanitized_by,
         )
         writes.append(EntryWrite(entry, prepared.content_hash, prepared.routes))
     return writes

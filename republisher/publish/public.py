@@ -3,7 +3,8 @@ a `PublicEntry` made here, so one set of rules holds for all of them.
 
 Stored entries are untrusted: sources are, and an older, laxer version may have stored
 them. So at every publish, one entry at a time: text loses the characters XML cannot
-carry, HTML is sanitized again (republisher.markup), dates are the store's plausible ones
+carry, HTML is sanitized again (republisher.markup: unless the sanitizer running now is
+the one that stored it), dates are the store's plausible ones
 in UTC, and only public http(s) URLs remain (no user:password@, no file:// or local path,
 not even inside a link that was resolved against the URL polled). An entry that still
 cannot be published is skipped and logged, never stopping a publish.
@@ -336,7 +337,10 @@ def with_carriers(story: Story) -> tuple[str | None, str | None]:
     data = story.entry.data
     secrets = _secrets(story.entry.origin.self_url)
     base = public_url(_without(xml_text(data.link), secrets))
-    summary, content = _safe_html(data.summary, base, secrets), _safe_html(data.content, base, secrets)
+    # HTML stored by the sanitizer running now is what it would make of it again.
+    clean = story.entry.sanitized_by == markup.sanitizer_id()
+    summary = _safe_html(data.summary, base, secrets, clean)
+    content = _safe_html(data.content, base, secrets, clean)
     carried = also_carried_by(story)
     if summary:
         return summary + carried, content
@@ -345,8 +349,10 @@ def with_carriers(story: Story) -> tuple[str | None, str | None]:
     return carried or None, None
 
 
-def _safe_html(fragment: str | None, base: str | None, secrets: tuple[str, ...]) -> str | None:
-    cleaned = _without(_sanitized(fragment, base), secrets) if fragment else ""
+def _safe_html(fragment: str | None, base: str | None, secrets: tuple[str, ...], clean: bool) -> str | None:
+    if not fragment:
+        return None
+    cleaned = _without(xml_text(fragment) if clean else _sanitized(fragment, base), secrets)
     return cleaned if cleaned.strip() else None
 
 

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from republisher import __version__
+from republisher.codeid import code_digest
 from republisher.config import Config
 from republisher.gcpause import collection_paused
 from republisher.routing.rules import Rule, RuleSet
@@ -230,18 +230,6 @@ def published_in_feed(store: Store) -> dict[str, int]:
     return {slug: found[1].in_feed for slug, found in recorded if found is not None}
 
 
-def _read_code() -> bytes:
-    """This program's code as it is on disk now."""
-    digest = hashlib.sha256()
-    package = Path(__file__).resolve().parent.parent
-    try:
-        for path in sorted(package.rglob("*.py")):
-            digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
-    except OSError:  # not installed as files: the version must do
-        digest.update(__version__.encode())
-    return digest.digest()
-
-
 @functools.cache
 def _code_fingerprint() -> str:
     """A digest of this program's code and of the libraries that write its output: any
@@ -252,7 +240,7 @@ def _code_fingerprint() -> str:
     and a poll with nothing to publish never pays for reading every file."""
     import importlib.metadata  # here: costly to import, and only a publish needs it
 
-    digest = hashlib.sha256(_read_code())
+    digest = hashlib.sha256(code_digest())
     for library in ("feedgen", "lxml", "nh3"):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             digest.update(f"{library} {importlib.metadata.version(library)}".encode())

@@ -15,7 +15,7 @@ from typing import Any
 
 from republisher import enclosures
 from republisher.errors import ParseError
-from republisher.markup import sanitize
+from republisher.markup import sanitize, sanitizer_id
 from republisher.models import Category, Enclosure, EntryData, FeedData, SourceMeta
 from republisher.sources import identity
 from republisher.text import clean, plausible_date, web_url
@@ -89,7 +89,7 @@ def parse_json_feed(body: bytes, url: str) -> FeedData:
             dropped.append(identity.dropped_item(names, reason, position))
             continue
         entries.append(entry)
-    return FeedData(meta=meta, entries=tuple(entries), dropped=tuple(dropped))
+    return FeedData(meta=meta, entries=tuple(entries), dropped=tuple(dropped), sanitized_by=sanitizer_id())
 
 
 # The JSON type each text field of an item must have (JSON Feed 1.0 also allowed numeric ids).

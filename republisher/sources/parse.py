@@ -30,7 +30,7 @@ import feedparser.util
 
 from republisher import enclosures, text
 from republisher.errors import ParseError
-from republisher.markup import sanitize
+from republisher.markup import sanitize, sanitizer_id
 from republisher.models import Category, Enclosure, EntryData, FeedData, SourceMeta
 from republisher.sources import fastparse, feedtext, identity, jsonfeed
 from republisher.text import XML_FORBIDDEN, clean, plausible_date, web_url
@@ -329,7 +329,13 @@ def _feed_data(feed: Any, items: list[Any], url: str, warning: str | None) -> Fe
             dropped.append(identity.dropped_item((entry.title,), "cut off, with no id or link", position))
             continue
         entries.append(entry)
-    return FeedData(meta=meta, entries=tuple(entries), warning=warning, dropped=tuple(dropped))
+    return FeedData(
+        meta=meta,
+        entries=tuple(entries),
+        warning=warning,
+        dropped=tuple(dropped),
+        sanitized_by=sanitizer_id(),
+    )
 
 
 def _not_a_feed_reason(body: bytes, parsed: Any) -> str:

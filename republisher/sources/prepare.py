@@ -43,4 +43,10 @@ def prepare_feed(feed: FeedData, source: str, router: Router) -> PreparedFeed:
             continue
         seen.add(key)
         entries.append(prepared)
-    return PreparedFeed(meta=feed.meta, entries=tuple(entries), warning=feed.warning, dropped=tuple(dropped))
+    return PreparedFeed(
+        meta=feed.meta,
+        entries=tuple(entries),
+        warning=feed.warning,
+        dropped=tuple(dropped),
+        sanitized_by=feed.sanitized_by,
+    )

@@ -121,14 +121,16 @@ class EntryReads:
     ) -> list[StoredEntry]:
         """The entries the query selects, decoded; with `read`, each stored version is
         decoded once and shared by every query given the same cache."""
-        rows = self._run(f"SELECT {_VERSION_COLUMNS}, e.data, e.origin FROM entries e {where}", params)
+        rows = self._run(
+            f"SELECT {_VERSION_COLUMNS}, e.data, e.origin, e.sanitized_by FROM entries e {where}", params
+        )
         return list(self._decoded(rows, read))
 
     def _decoded(self, rows: Iterable[Sequence[Any]], read: EntryCache | None) -> Iterator[StoredEntry]:
         # A source's entries mostly share one origin.
         origins: dict[str, SourceMeta] = read.origins if read is not None else {}
         decoded: dict[tuple[str, ...], StoredEntry] | None = read.entries if read is not None else None
-        for source, key, atom_id, first_seen, changed_at, content_hash, data, origin in rows:
+        for source, key, atom_id, first_seen, changed_at, content_hash, data, origin, sanitized_by in rows:
             version = (source, key, atom_id, first_seen, changed_at, content_hash)
             known = decoded.get(version) if decoded is not None else None
             if known is not None:
@@ -145,6 +147,7 @@ class EntryReads:
                     changed_at=datetime.fromisoformat(changed_at),
                     data=codec.entry_from_json(data),
                     origin=origins[origin],
+                    sanitized_by=sanitized_by,
                 )
             except (ValueError, TypeError, KeyError) as e:
                 # A row this version cannot read (written by an older one, or by hand) stays

@@ -113,6 +113,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE routes_by_entry_key RENAME TO routes;
     CREATE INDEX routes_by_time ON routes (slug, sort_time, source, key)
     """,
+    """
+    -- Which sanitizer cleaned the entry's HTML before it was stored (markup.sanitizer_id):
+    -- a publish cleans it again unless it is the sanitizer running then. '' for the rows
+    -- stored before: they are cleaned at every publish, as they always were.
+    ALTER TABLE entries ADD COLUMN sanitized_by TEXT NOT NULL DEFAULT ''
+    """,
 )
 
 

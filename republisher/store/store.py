@@ -243,6 +243,7 @@ class Store(FeedRecords, EntryReads):
                     e.sort_time.isoformat(),
                     codec.entry_to_json(e.data),
                     origin,
+                    e.sanitized_by,
                 )
                 entry_rows[(e.source, e.key)] = _encodable(row)
             except (ValueError, TypeError, OverflowError) as error:
@@ -262,11 +263,12 @@ class Store(FeedRecords, EntryReads):
         # its index entries) first. In key order: the b-tree pages are written in turn.
         self._run_many(
             """INSERT INTO entries (source, key, atom_id, content_hash, first_seen, changed_at,
-                   sort_time, data, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   sort_time, data, origin, sanitized_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (source, key) DO UPDATE SET atom_id = excluded.atom_id,
                    content_hash = excluded.content_hash, first_seen = excluded.first_seen,
                    changed_at = excluded.changed_at, sort_time = excluded.sort_time,
-                   data = excluded.data, origin = excluded.origin""",
+                   data = excluded.data, origin = excluded.origin,
+                   sanitized_by = excluded.sanitized_by""",
             [entry_rows[k] for k in sorted(entry_rows)],
         )
         self._run_many(
