@@ -26,8 +26,9 @@ def clean(value: str | None) -> str | None:
     """Drop XML-forbidden characters; empty strings become None."""
     if value is None:
         return None
-    value = XML_FORBIDDEN.sub("", value).strip()
-    return value or None
+    if not (value.isascii() and value.isprintable()):  # else none of them (quick check)
+        value = XML_FORBIDDEN.sub("", value)
+    return value.strip() or None
 
 
 # Characters never allowed in a URL (RFC 3986 and 3987), and a "%" that starts no escape.

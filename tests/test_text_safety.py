@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from republisher.text import XML_FORBIDDEN, plausible_date, strip_markup, web_url
+from republisher.sources.feedtext import Declined, repaired
+from republisher.text import XML_FORBIDDEN, clean, plausible_date, strip_markup, web_url
 
 BASE = "https://example.org/blog/feed.xml"
 
@@ -103,3 +104,27 @@ def test_xml_forbidden_is_exactly_what_xml_1_0_does_not_allow() -> None:
 
     wrong = [hex(c) for c in range(0x110000) if bool(XML_FORBIDDEN.match(chr(c))) == allowed(c)]
     assert not wrong, wrong[:10]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        st.characters(codec="utf-8") | st.sampled_from(["\x00", "\x01", "\t", "\n", "\r", "\x7f", "\x85"])
+    )
+)
+def test_clean_drops_exactly_what_xml_forbids_and_trims(value: str) -> None:
+    """clean skips the regex for printable ASCII: the same result as always running it."""
+    assert clean(value) == (XML_FORBIDDEN.sub("", value).strip() or None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_repaired_leaves_ascii_alone_and_undoes_utf8_read_as_latin1(value: str) -> None:
+    if value.isascii():
+        assert repaired(value) == value
+    try:
+        mangled = value.encode("utf-8").decode("iso-8859-1")
+        result = repaired(mangled)
+    except Declined:  # a C1 control: feedparser's answer is not known, feedparser reads it
+        return
+    assert result == value

@@ -24,6 +24,8 @@ C1 = re.compile("[\x80-\x9f]")
 def repaired(text: str) -> str:
     """feedparser's last steps for every text: its guess that UTF-8 was decoded as Latin-1
     is undone; C1 controls (which it maps to Windows-1252 characters) decline."""
+    if text.isascii():  # most text: neither applies
+        return text
     with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
         text = text.encode("iso-8859-1").decode("utf-8")
     if C1.search(text):
