@@ -117,6 +117,11 @@ def sanitizer_id() -> str:
     return digest.hexdigest()[:32]
 
 
+# Worked out as the sanitizer is loaded: the id names the code this process runs, even if
+# the files on disk change before its first use.
+sanitizer_id()
+
+
 def plain_text(fragment: str) -> str:
     """Plain text of any HTML fragment, entities decoded, whitespace collapsed, in time
     linear in its length: the text of what `sanitize` makes of it, so that text no reader
@@ -200,8 +205,10 @@ def _absolute_url(tag: str, attribute: str, value: str, base: str | None) -> str
     if attribute not in ("href", "src", "cite"):
         return value
     try:
-        if urlsplit(value).scheme:
-            return value  # nh3 checks the scheme against URL_SCHEMES after this filter
+        scheme = urlsplit(value).scheme
+        if scheme:
+            # nh3 checks href's and src's scheme after this filter, but not cite's.
+            return value if scheme.lower() in URL_SCHEMES else None
         if base is None or urlsplit(base).scheme not in ("http", "https"):
             return None
         return urljoin(base, value)

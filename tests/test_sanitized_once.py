@@ -145,3 +145,21 @@ def test_entries_stored_before_the_upgrade_are_cleaned_at_every_publish(tmp_path
     summary = published_summary(entry)
     assert summary is not None and "Sanctions" in summary
     assert "script" not in summary and "onclick" not in summary
+
+
+def test_builds_installed_without_sources_are_told_apart(tmp_path: Path) -> None:
+    """Compiled files stand in for missing sources; with neither, no digest (and
+    code_digest is then one of this process alone, never shared with another build)."""
+    lax, strict = tmp_path / "lax", tmp_path / "strict"
+    for package, body in ((lax, b"lax"), (strict, b"strict")):
+        (package / "sub").mkdir(parents=True)
+        (package / "sub" / "markup.pyc").write_bytes(b"compiled " + body)
+    assert codeid.package_digest(lax) is not None
+    assert codeid.package_digest(lax) != codeid.package_digest(strict)
+    (lax / "markup.py").write_text("sources win when there are any")
+    assert codeid.package_digest(lax) != codeid.package_digest(strict)
+    assert codeid.package_digest(tmp_path / "nothing-here") is None
+    (tmp_path / "empty").mkdir()
+    assert codeid.package_digest(tmp_path / "empty") is None
+    # The installed package has its sources: its digest is theirs, the same in every process.
+    assert codeid.code_digest() == codeid.package_digest(Path(codeid.__file__).resolve().parent)

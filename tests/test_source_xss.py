@@ -61,6 +61,11 @@ VECTORS = {
     "marquee": '<marquee onstart="alert(1)">x</marquee>',
     "details ontoggle": '<details open ontoggle="alert(1)">x</details>',
     "video poster": '<video poster="javascript:alert(1)"><source src="x"></video>',
+    # cite is a URL attribute nh3 does not check the scheme of: markup.py does.
+    "q cite javascript": '<q cite="javascript:alert(1)">x</q>',
+    "blockquote cite data": '<blockquote cite="data:text/html,&lt;script&gt;alert(1)&lt;/script&gt;">x</blockquote>',
+    "blockquote cite spaced uppercase": '<blockquote cite=" JavaScript:alert(1)">x</blockquote>',
+    "q cite vbscript": '<q cite="vbscript:msgbox(1)">x</q>',
     "input autofocus": '<input autofocus onfocus="alert(1)">',
     "cdata in html": "<![CDATA[<img src=x onerror=alert(1)>]]>",
     "xml stylesheet pi": '<?xml-stylesheet href="javascript:alert(1)"?>',
@@ -225,3 +230,11 @@ def test_safe_markup_survives_with_absolute_links() -> None:
     assert entry.summary is not None
     assert '<a href="https://example.org/a"' in entry.summary
     assert '<img src="https://example.org/i.png" alt="i">' in entry.summary
+
+
+def test_a_cite_keeps_a_web_address_and_resolves_a_relative_one() -> None:
+    fragment = '<blockquote cite="https://example.org/said">a</blockquote><q cite="/quoted">b</q>'
+    (entry,) = parse_feed(atom_summary("html", fragment), URL).entries
+    assert entry.summary is not None
+    assert '<blockquote cite="https://example.org/said">' in entry.summary
+    assert '<q cite="https://example.org/quoted">' in entry.summary
