@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -77,6 +78,19 @@ class EntryData:
                 {"url": e.url, "type": e.type, "length": e.length} for e in self.enclosures
             ]
         return fields
+
+    def as_json(self) -> str:
+        """The entry as the store keeps it (store/codec.py reads it back): made where the
+        entry is parsed, in the worker processes, not by the one thread that writes."""
+        return _ENTRY_ENCODER.encode(self.as_dict())
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat()
+
+
+# One encoder for every entry: json.dumps would build one per call (a poll stores thousands).
+_ENTRY_ENCODER = json.JSONEncoder(default=_iso, ensure_ascii=False, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -164,6 +178,7 @@ class PreparedEntry:
     content_hash: str
     routes: tuple[str, ...]  # slugs of the derived feeds that take it
     atom_id: str  # identity.atom_id: the id it asks for (the store may give it its own)
+    stored_json: str = ""  # data.as_json(), made in the worker ("": the store makes it)
 
 
 @dataclass(frozen=True)

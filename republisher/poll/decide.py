@@ -158,7 +158,7 @@ def _entry_writes(
             origin=feed.meta,
             sanitized_by=feed.sanitized_by,
         )
-        writes.append(EntryWrite(entry, prepared.content_hash, prepared.routes))
+        writes.append(EntryWrite(entry, prepared.content_hash, prepared.routes, prepared.stored_json))
     return writes
 
 

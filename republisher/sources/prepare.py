@@ -36,6 +36,7 @@ def prepare_feed(feed: FeedData, source: str, router: Router) -> PreparedFeed:
                 identity.content_hash(data),
                 routes_of(router, data, source),
                 identity.atom_id(source, data, key),
+                data.as_json(),
             )
         except Exception as e:  # isolates one entry: its neighbours are still stored
             reason = f"cannot be keyed or routed ({identity.describe_error(e)})"

@@ -18,12 +18,8 @@ def dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-# One encoder for every entry: json.dumps would build one per call (a poll stores thousands).
-_ENTRY_ENCODER = json.JSONEncoder(default=iso, ensure_ascii=False, sort_keys=True)
-
-
 def entry_to_json(entry: EntryData) -> str:
-    return _ENTRY_ENCODER.encode(entry.as_dict())
+    return entry.as_json()
 
 
 # The fields each model accepts. A stored row may lack the fields added since it was

@@ -51,6 +51,7 @@ class EntryWrite:
     entry: StoredEntry
     content_hash: str
     routes: tuple[str, ...]  # slugs of the feeds that take the entry
+    stored_json: str = ""  # entry.data as codec.entry_to_json writes it, when already made
 
 
 def _encodable(row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -241,7 +242,7 @@ class Store(FeedRecords, EntryReads):
                     e.first_seen.isoformat(),
                     e.changed_at.isoformat(),
                     e.sort_time.isoformat(),
-                    codec.entry_to_json(e.data),
+                    w.stored_json or codec.entry_to_json(e.data),
                     origin,
                     e.sanitized_by,
                 )
