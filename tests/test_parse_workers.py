@@ -192,3 +192,18 @@ def test_fetched_feeds_never_pile_up_waiting_to_be_stored(
         report = cycle.poll_once(config, rules, datetime.now(UTC), force=True, parser=parser)
     assert not report.failed and len(report.outcomes) == 30
     assert max(ahead) <= 2 * cycle.AHEAD, ahead
+
+
+def test_the_worker_encodes_each_entry_as_the_store_would() -> None:
+    """The parse workers hand the store each entry's JSON: the same the store would write,
+    and it reads back to the same entry."""
+    from republisher.routing.router import Router
+    from republisher.sources.parse import parse_feed
+    from republisher.sources.prepare import prepare_feed
+    from republisher.store import codec
+
+    feed = prepare_feed(parse_feed(SAMPLE.read_bytes(), SAMPLE.as_uri()), "s", Router(()))
+    assert len(feed.entries) == 20
+    for prepared in feed.entries:
+        assert prepared.stored_json == codec.entry_to_json(prepared.data)
+        assert codec.entry_from_json(prepared.stored_json) == prepared.data

@@ -163,15 +163,3 @@ def test_builds_installed_without_sources_are_told_apart(tmp_path: Path) -> None
     assert codeid.package_digest(tmp_path / "empty") is None
     # The installed package has its sources: its digest is theirs, the same in every process.
     assert codeid.code_digest() == codeid.package_digest(Path(codeid.__file__).resolve().parent)
-
-
-def test_the_worker_encodes_each_entry_as_the_store_would() -> None:
-    """The parse workers hand the store each entry's JSON: the same the store would write,
-    and it reads back to the same entry."""
-    from republisher.store import codec
-
-    feed = prepare_feed(parse_feed(SAMPLE.read_bytes(), SAMPLE.as_uri()), "s", Router(()))
-    assert len(feed.entries) == 20
-    for prepared in feed.entries:
-        assert prepared.stored_json == codec.entry_to_json(prepared.data)
-        assert codec.entry_from_json(prepared.stored_json) == prepared.data
