@@ -168,6 +168,31 @@ def test_a_rule_or_setting_change_renders_again(two_sources: Project, rendered: 
     assert published(project) == from_scratch(project)
 
 
+def test_a_new_version_of_the_program_renders_every_feed_at_its_first_poll(
+    two_sources: Project,
+    rendered: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An upgrade's output (a fixed sanitizer or renderer) is published at the next poll,
+    though no source changed; files whose bytes are the same are not rewritten."""
+    project = two_sources
+    before = published(project)
+    assert poll(project) == 0
+    assert rendered == []  # nothing changed: nothing rendered
+    upgraded = publisher.code_digest() + b" and a fix"
+    monkeypatch.setattr(publisher, "code_digest", lambda: upgraded)
+    monkeypatch.setattr(publisher, "_code_fingerprint", lambda: "the new version")
+    capsys.readouterr()
+    assert poll(project) == 0
+    assert sorted(rendered) == sorted(r.stem for r in project.rules.glob("[!_]*.toml"))
+    assert "wrote" not in capsys.readouterr().out  # the same bytes: no file rewritten
+    assert published(project) == before
+    rendered.clear()
+    assert poll(project) == 0
+    assert rendered == []  # and only once
+
+
 def test_a_rule_change_renders_only_the_feeds_whose_entries_moved(
     two_sources: Project, rendered: list[str]
 ) -> None:

@@ -75,13 +75,17 @@ def output_files(config: Config, rules: RuleSet) -> list[str]:
 
 
 def settings_fingerprint(config: Config) -> str:
-    """Changes when a setting that shapes the published bytes changes (rules have their own)."""
+    """Changes when a setting that shapes the published bytes changes (rules have their own),
+    and with the program itself: a new version's output (a fix to the sanitizer, to a
+    renderer) is published at the first poll after an upgrade, not when a feed next changes.
+    (The libraries' versions count only once a publish is due: see _code_fingerprint.)"""
     settings = {
         "base_url": config.base_url,
         "output_dir": str(config.output_dir),
         "max_entries": config.max_entries,
         "formats": sorted(config.formats),
         "websub_hubs": list(config.websub_hubs),
+        "code": code_digest().hex(),
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
