@@ -184,6 +184,69 @@ def test_run_serves_the_output_when_enabled(project: Project, tmp_path: Path) ->
         notify.sock.close()
 
 
+def _serving(port: int) -> bool:
+    """Whether something answers HTTP at 127.0.0.1:port (False: connection refused)."""
+    import urllib.error
+
+    try:
+        return _get(f"http://127.0.0.1:{port}/feeds/diplomacy.atom")[0] == 200
+    except urllib.error.URLError as e:
+        if isinstance(e.reason, ConnectionRefusedError):
+            return False
+        raise
+
+
+def test_a_reload_moves_stops_and_starts_the_server(project: Project, tmp_path: Path) -> None:
+    """[serve] takes effect on reload like every other setting: a new port, off, on again;
+    a port that cannot be had leaves the server where it was."""
+    first, second = _free_port(), _free_port()
+
+    def configure(serve: str) -> None:
+        project.config.write_text(
+            f'base_url = "http://127.0.0.1/feeds/"\n[poll]\ninterval = "1h"\n[serve]\n{serve}\n'
+            f'[[sources]]\nname = "guardian-uighurs"\nurl = "{SAMPLE}"\n'
+        )
+
+    def reload() -> None:
+        after = len(notify.drain())
+        process.send_signal(signal.SIGHUP)
+        notify.wait_for("READY=1", notify.wait_for("RELOADING=1", after))
+
+    configure(f'enabled = true\nhost = "127.0.0.1"\nport = {first}')
+    notify = NotifySocket(tmp_path / "notify.sock")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "republisher.cli", "--config", str(project.config), "run"],
+        env=dict(os.environ, NOTIFY_SOCKET=str(notify.path)),
+        stderr=subprocess.DEVNULL,
+    )
+    taken = socket.socket()
+    try:
+        notify.wait_for("READY=1")
+        eventually(lambda: (project.public / "diplomacy.atom").exists(), "feeds written")
+        assert _serving(first)
+        configure(f'enabled = true\nhost = "127.0.0.1"\nport = {second}')
+        reload()
+        assert _serving(second) and not _serving(first)
+        configure(f'enabled = false\nhost = "127.0.0.1"\nport = {second}')
+        reload()
+        assert not _serving(second)
+        configure(f'enabled = true\nhost = "127.0.0.1"\nport = {first}')
+        reload()
+        assert _serving(first)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        configure(f'enabled = true\nhost = "127.0.0.1"\nport = {taken.getsockname()[1]}')
+        reload()
+        assert _serving(first)  # the port is someone else's: still serving where it was
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=WAIT) == 0
+    finally:
+        taken.close()
+        if process.poll() is None:
+            process.kill()
+        notify.sock.close()
+
+
 def test_serve_command_stops_cleanly(project: Project) -> None:
     port = _free_port()
     project.write_config({"guardian-uighurs": str(SAMPLE)}, extra=f"[serve]\nport = {port}")

@@ -40,6 +40,11 @@ def tick_seconds(config: Config) -> float:
     return max(MIN_TICK, min(MAX_TICK, shortest / 2))
 
 
+def _address(config: Config) -> tuple[str, int] | None:
+    """Where [serve] says to serve, or None when it is off."""
+    return (config.serve.host, config.serve.port) if config.serve.enabled else None
+
+
 class Daemon:
     """Holds the running config and rules; ticks, reloads on SIGHUP, stops on SIGTERM."""
 
@@ -97,10 +102,10 @@ class Daemon:
                 log.error("reload refused: %s", problem)
             log.error("reload refused: still running the previous config and rules")
         else:
+            previous = self.current[0]
             self.current = (config, rules)
             self.pool.timeout = config.poll.timeout
-            if self.server is not None:
-                self.server.update(config)  # host and port stay: changing them needs a restart
+            self._serve_as(config, previous)
             self.scheduler.reschedule_job("tick", trigger="interval", seconds=tick_seconds(config))
             self.scheduler.modify_job("tick", next_run_time=datetime.now(UTC))
             log.info("reloaded %s: %d sources, %d feeds", self.path, len(config.sources), len(rules.rules))
@@ -122,9 +127,7 @@ class Daemon:
             self.tick, "interval", id="tick", seconds=tick_seconds(config), next_run_time=datetime.now(UTC)
         )
         if self.server is not None:
-            threading.Thread(target=self.server.serve_forever, name="serve", daemon=True).start()
-            host, port = self.server.server_address[:2]
-            log.info("serving %s at http://%s:%s%s", config.output_dir, host, port, self.server.site.prefix)
+            self._start_serving(self.server, config)
         # Pings go out from their own job, so a slow hub never holds up a poll.
         self.scheduler.add_job(self.ping_hubs, "interval", id="websub", seconds=15)
         self.scheduler.start()
@@ -142,6 +145,57 @@ class Daemon:
             if ping is not None:
                 notify("WATCHDOG=1")
         return self._stop()
+
+    def _serve_as(self, config: Config, previous: Config) -> None:
+        """[serve] as a reloaded config says: the running server serves the new output, or
+        is started, stopped or moved to the new host and port. A new address that cannot be
+        bound is logged, and the server goes on at the old one."""
+        old, wanted, before = self.server, _address(config), _address(previous)
+        if old is not None and wanted == before:
+            old.update(config)
+            return
+        new = None
+        if wanted is not None:
+            try:
+                new = serve.make_server(config)
+            except RepublisherError as e:
+                if old is None or before is None or wanted[1] != before[1]:
+                    log.error("reload: %s; %s", e, "still serving as before" if old else "not serving")
+                    if old is not None:
+                        old.update(config)
+                    return
+                # The same port on another host: the old socket holds it until it closes.
+                self._stop_serving(old)
+                old = None
+                new = self._bind_or_restore(config, previous)
+        if old is not None:
+            self._stop_serving(old)
+        self.server = new
+        if new is not None:
+            self._start_serving(new, config)
+        else:
+            log.info("no longer serving")
+
+    @staticmethod
+    def _bind_or_restore(config: Config, previous: Config) -> serve.Server | None:
+        """A server at the new address, else at the old one again, else none (logged)."""
+        for attempt, fallback in ((config, "serving as before"), (previous, "not serving")):
+            try:
+                return serve.make_server(attempt)
+            except RepublisherError as e:
+                log.error("reload: %s; %s", e, fallback)
+        return None
+
+    @staticmethod
+    def _start_serving(server: serve.Server, config: Config) -> None:
+        threading.Thread(target=server.serve_forever, name="serve", daemon=True).start()
+        host, port = server.server_address[:2]
+        log.info("serving %s at http://%s:%s%s", config.output_dir, host, port, server.site.prefix)
+
+    @staticmethod
+    def _stop_serving(server: serve.Server) -> None:
+        server.shutdown()
+        server.server_close()
 
     def _stop(self) -> int:
         notify("STOPPING=1")
