@@ -202,9 +202,9 @@ def cmd_route(config: Config, args: argparse.Namespace) -> int:
         title = text.display_title(data.title, data.summary, data.content, data.link)
         print(f"{title}\n    -> {', '.join(entry.routes) or '(no feed)'}")
     if feed.warning:
-        print(f"warning: {feed.warning}", file=sys.stderr)
+        print(f"{target}: warning: {feed.warning}", file=sys.stderr)
     for line in feed.dropped:  # what a poll would drop and report too
-        print(f"dropped: {line}", file=sys.stderr)
+        print(f"{target}: dropped: {line}", file=sys.stderr)
     limited = [rule.slug for rule in rules.rules if rule.sources is not None]
     if source is None and limited:
         print(
@@ -374,7 +374,11 @@ def cmd_status(config: Config, args: argparse.Namespace) -> int:
     else:
         print("\n".join(format_status(document)))
     if error is not None:  # what polls now refuse to run with: never "healthy"
-        print(f"rules: {error} (feeds listed as last published; polls fail until fixed)", file=sys.stderr)
+        print(
+            "rules: broken, polls refuse to run until fixed (feeds listed as last published):",
+            file=sys.stderr,
+        )
+        print("\n".join(f"    {line}" for line in error.splitlines()), file=sys.stderr)
     return EXIT_OK if document["healthy"] else EXIT_FAILED
 
 

@@ -284,7 +284,10 @@ def test_status_says_when_a_rule_file_is_broken_and_exits_1(
     assert main(["--config", config, "status"]) == 1
     captured = capsys.readouterr()
     assert "guardian-uighurs" in captured.out  # the sources are still reported
-    assert "broken.toml" in captured.err and "polls fail until fixed" in captured.err
+    assert captured.err.startswith("rules: broken, polls refuse to run until fixed")
+    lines = captured.err.splitlines()[1:]
+    assert lines and all(line.startswith("    ") for line in lines)  # each problem on its own line
+    assert "broken.toml" in captured.err
     # The JSON says so too, for a monitor that reads it rather than the exit code, and the
     # feeds are counted as published (their files are still there), not as empty.
     assert main(["--config", config, "status", "--json"]) == 1

@@ -117,6 +117,17 @@ def test_back_off_never_overflows() -> None:
     assert (next_due - NOW).total_seconds() == MAX_BACKOFF
 
 
+def test_a_retry_is_due_in_whole_seconds_within_ten_percent() -> None:
+    """status shows when a failing source is due again: no fraction of a second in it."""
+    from republisher.poll.schedule import after_failure
+
+    now = NOW.replace(microsecond=0)
+    for jitter in (0.0, 0.123456, 0.5, 0.999999):
+        next_due, _ = after_failure(now, 60.0, 1, jitter)
+        assert next_due.microsecond == 0
+        assert 0.9 * 60 - 1 <= (next_due - now).total_seconds() <= 1.1 * 60 + 1
+
+
 def test_a_worker_that_cannot_start_does_not_hang_the_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     from republisher.errors import ParseError
     from republisher.routing.rules import RuleSet

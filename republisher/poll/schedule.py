@@ -43,7 +43,8 @@ def after_failure(
     their servers in lockstep; it is a parameter so this function stays pure.
     """
     delay = backoff_delay(max(interval, MIN_RETRY), consecutive_errors, MAX_BACKOFF)
-    next_due = now + timedelta(seconds=delay * (0.9 + 0.2 * jitter))
+    # Whole seconds: a time people read in `status`, and jitter finer than that buys nothing.
+    next_due = now + timedelta(seconds=round(delay * (0.9 + 0.2 * jitter)))
     if retry_after is None:
         return next_due, None
     not_before = now + timedelta(seconds=min(retry_after, MAX_RETRY_AFTER))
