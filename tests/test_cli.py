@@ -446,4 +446,4 @@ def test_route_names_the_items_a_poll_would_drop(
     assert main(["--config", str(project.config), "route", str(feed)]) == 0
     captured = capsys.readouterr()
     assert "Camps and surveillance" in captured.out
-    assert "dropped: item 2: nothing to publish" in captured.err
+    assert f"{feed}: dropped: item 2: nothing to publish" in captured.err
