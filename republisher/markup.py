@@ -17,6 +17,7 @@ import functools
 import hashlib
 import html
 import re
+import sys
 import threading
 from urllib.parse import urljoin, urlsplit
 
@@ -113,7 +114,8 @@ def sanitizer_id() -> str:
     the id of the sanitizer running now is already what that sanitizer makes of it, so a
     publish need not clean it again; anything else it does clean again."""
     digest = hashlib.sha256(code_digest())
-    digest.update(f"nh3 {getattr(nh3, '__version__', '?')}".encode())
+    # Python's own URL parsing decides what _absolute_url keeps: its version counts too.
+    digest.update(f"nh3 {getattr(nh3, '__version__', '?')} python {sys.version}".encode())
     return digest.hexdigest()[:32]
 
 

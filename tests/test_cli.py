@@ -177,6 +177,21 @@ def test_a_source_with_items_dropped_partly_failed(
     assert "some-bad: 1 item of its last document dropped:\n    item 2: nothing to publish" in out
 
 
+def test_a_truncated_document_partly_failed_and_still_does(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its good entries are stored; the same bytes polled again are still that document."""
+    feed = project.root / "cut.xml"
+    feed.write_bytes(SAMPLE.read_bytes()[:-400])  # the end of the document is missing
+    project.write_config({"cut": str(feed)})
+    config = str(project.config)
+    assert main(["--config", config, "poll", "--force"]) == 1
+    first = capsys.readouterr().out
+    assert "cut: PARTLY FAILED: " in first and "entries:" in first
+    assert main(["--config", config, "poll", "--force"]) == 1
+    assert "cut: PARTLY FAILED: unchanged, still: " in capsys.readouterr().out
+
+
 def test_check_warns_of_a_source_file_that_is_not_there(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:

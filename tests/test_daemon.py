@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -184,6 +185,15 @@ def test_run_serves_the_output_when_enabled(project: Project, tmp_path: Path) ->
         notify.sock.close()
 
 
+def _can_bind(host: str) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, 0))
+        except OSError:
+            return False
+    return True
+
+
 def _serving(port: int) -> bool:
     """Whether something answers HTTP at 127.0.0.1:port (False: connection refused)."""
     import urllib.error
@@ -201,10 +211,10 @@ def test_a_reload_moves_stops_and_starts_the_server(project: Project, tmp_path: 
     a port that cannot be had leaves the server where it was."""
     first, second = _free_port(), _free_port()
 
-    def configure(serve: str) -> None:
+    def configure(serve: str, output: str = "public") -> None:
         project.config.write_text(
-            f'base_url = "http://127.0.0.1/feeds/"\n[poll]\ninterval = "1h"\n[serve]\n{serve}\n'
-            f'[[sources]]\nname = "guardian-uighurs"\nurl = "{SAMPLE}"\n'
+            f'base_url = "http://127.0.0.1/feeds/"\noutput_dir = "{output}"\n[poll]\ninterval = "1h"\n'
+            f'[serve]\n{serve}\n[[sources]]\nname = "guardian-uighurs"\nurl = "{SAMPLE}"\n'
         )
 
     def reload() -> None:
@@ -227,12 +237,27 @@ def test_a_reload_moves_stops_and_starts_the_server(project: Project, tmp_path: 
         configure(f'enabled = true\nhost = "127.0.0.1"\nport = {second}')
         reload()
         assert _serving(second) and not _serving(first)
+        kept_alive = http.client.HTTPConnection("127.0.0.1", second, timeout=10)
+        kept_alive.request("GET", "/feeds/diplomacy.atom")
+        assert kept_alive.getresponse().read()
         configure(f'enabled = false\nhost = "127.0.0.1"\nport = {second}')
         reload()
         assert not _serving(second)
+        with pytest.raises((ConnectionError, http.client.HTTPException)):  # closed, not served on
+            kept_alive.request("GET", "/feeds/diplomacy.atom")
+            kept_alive.getresponse().read()
+        kept_alive.close()
         configure(f'enabled = true\nhost = "127.0.0.1"\nport = {first}')
         reload()
         assert _serving(first)
+        if not _can_bind("192.0.2.1"):  # an address of no interface here (TEST-NET-1)
+            # The same port on a host it cannot have: back at the old address, serving the
+            # new output folder.
+            (project.root / "public2").mkdir()
+            (project.root / "public2" / "marker.txt").write_text("the new output")
+            configure(f'enabled = true\nhost = "192.0.2.1"\nport = {first}', output="public2")
+            reload()
+            assert _get(f"http://127.0.0.1:{first}/feeds/marker.txt")[2] == b"the new output"
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         configure(f'enabled = true\nhost = "127.0.0.1"\nport = {taken.getsockname()[1]}')

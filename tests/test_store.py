@@ -121,7 +121,7 @@ def test_a_retry_is_due_in_whole_seconds_within_ten_percent() -> None:
     """status shows when a failing source is due again: no fraction of a second in it."""
     from republisher.poll.schedule import after_failure
 
-    now = NOW.replace(microsecond=0)
+    now = NOW.replace(microsecond=654321)  # the daemon's clock has them
     for jitter in (0.0, 0.123456, 0.5, 0.999999):
         next_due, _ = after_failure(now, 60.0, 1, jitter)
         assert next_due.microsecond == 0

@@ -116,6 +116,7 @@ class Connections:
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
+        self.closing = False  # the server stopped: no connection waits for another request
         self._lock = threading.Lock()
         self._open: set[Connection] = set()
         self._per_client: Counter[str] = Counter()
@@ -142,6 +143,14 @@ class Connections:
             self._open.add(conn)
             self._per_client[client] += 1
             return conn
+
+    def close_all(self) -> None:
+        """The server stopped: idle connections are closed now, busy ones after their
+        answer (their handlers see `closing`), so no kept-alive client is served on."""
+        with self._lock:
+            self.closing = True
+            for conn in [c for c in self._open if c.idle]:
+                self._shut(conn)
 
     def release(self, conn: Connection) -> None:
         """Forget a connection whose handler has finished."""

@@ -96,6 +96,9 @@ class _Handler(BaseHTTPRequestHandler):
         connections = self.server.connections
         first, self._first = self._first, False
         connections.wait_for_request(self.conn, first)
+        if connections.closing:  # the server stopped (or moved) while this one was answering
+            self.close_connection = True
+            return
         try:
             arrived = self._reader.peek(1)  # the next request's first byte, or end of file
         except (TimeoutError, ConnectionError):

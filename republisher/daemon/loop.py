@@ -172,8 +172,9 @@ class Daemon:
             self._stop_serving(old)
         self.server = new
         if new is not None:
+            new.update(config)  # at the old address again, it still serves the new output
             self._start_serving(new, config)
-        else:
+        elif old is not None or before is not None:
             log.info("no longer serving")
 
     @staticmethod
@@ -196,6 +197,7 @@ class Daemon:
     def _stop_serving(server: serve.Server) -> None:
         server.shutdown()
         server.server_close()
+        server.connections.close_all()  # kept-alive clients too, not just new ones
 
     def _stop(self) -> int:
         notify("STOPPING=1")

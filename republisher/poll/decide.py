@@ -91,9 +91,9 @@ def decide(
     if feed is None:
         message = "not modified" if not modified else "unchanged"
         if still_broken:
-            return Decision(
-                state, (), SourceOutcome(source.name, False, f"{message}, still: {before.last_error}")
-            )
+            # Still the document read before, with what it lacked: said as it was then.
+            outcome = SourceOutcome(source.name, False, f"{message}, still: {before.last_error}", read=True)
+            return Decision(state, (), outcome)
         return Decision(state, (), SourceOutcome(source.name, True, message))
     writes = tuple(_entry_writes(source.name, feed, known, id_owners, now))
     new = sum(1 for w in writes if w.entry.first_seen == now)
