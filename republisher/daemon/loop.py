@@ -160,7 +160,9 @@ class Daemon:
                 new = serve.make_server(config)
             except RepublisherError as e:
                 if old is None or before is None or wanted[1] != before[1]:
-                    log.error("reload: %s; %s", e, "still serving as before" if old else "not serving")
+                    log.error(
+                        "reload: %s; %s", e, "still serving at the old address" if old else "not serving"
+                    )
                     if old is not None:
                         old.update(config)
                     return
@@ -180,7 +182,7 @@ class Daemon:
     @staticmethod
     def _bind_or_restore(config: Config, previous: Config) -> serve.Server | None:
         """A server at the new address, else at the old one again, else none (logged)."""
-        for attempt, fallback in ((config, "serving as before"), (previous, "not serving")):
+        for attempt, fallback in ((config, "serving at the old address"), (previous, "not serving")):
             try:
                 return serve.make_server(attempt)
             except RepublisherError as e:
