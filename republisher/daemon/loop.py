@@ -68,7 +68,7 @@ class Daemon:
         try:
             config, rules = self.current
             parser = functools.partial(self.pool.prepare, rules=rules)
-            report = cycle.poll_once(config, rules, datetime.now(UTC), parser=parser)
+            report = cycle.poll_once(config, rules, datetime.now(UTC).replace(microsecond=0), parser=parser)
             for outcome in report.outcomes:
                 level = logging.INFO if outcome.ok else logging.WARNING
                 log.log(level, "%s: %s", outcome.name, outcome.message)
