@@ -32,3 +32,8 @@ def package_digest(package: Path) -> bytes | None:
     except OSError:
         return None
     return digest.digest()
+
+
+# Taken as the program loads, so that it names the code this process runs: a daemon whose
+# files are upgraded under it must not take the new files' digest for its own.
+code_digest()
