@@ -145,6 +145,7 @@ def _no_such_source(config: Config, name: str) -> ConfigError:
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
     from republisher.routing.check import check_rules
+    from republisher.validation import shown
 
     rules, failures = check_rules(config)
     total = sum(len(r.examples) for r in rules.rules)
@@ -153,7 +154,7 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
         outcome = (
             "expected routed, but it was not" if failure.example.routed else "expected not routed, but it was"
         )
-        print(f"{failure.rule.path}: example {failure.example.title!r}: {outcome}")
+        print(f"{shown(failure.rule.path)}: example {failure.example.title!r}: {outcome}")
         _print_reasons(v)
     for source, path in _missing_files(config):
         # A warning, not an error: another program may write the file before the next poll.

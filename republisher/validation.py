@@ -8,6 +8,7 @@ gives no positions; a key it cannot place simply has no line).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 import tomllib
@@ -40,20 +41,30 @@ def parse_duration(text: str) -> float:
     return float(seconds)
 
 
+def shown(path: Path) -> str:
+    """A file's name as messages give it: relative to the working folder when it lies inside
+    it (`rules/surveillance.toml`, as the config's own path is given), else in full."""
+    if path.is_absolute():
+        with contextlib.suppress(ValueError, OSError):
+            return str(path.relative_to(Path.cwd()))
+    return str(path)
+
+
 def read_toml(path: Path, what: str = "file") -> tuple[dict[str, Any], str]:
     """(table, text) of a TOML file; ConfigError with one located problem if unreadable."""
+    name = shown(path)
     try:
         source = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError([f"{path}: {what} not found"]) from None
+        raise ConfigError([f"{name}: {what} not found"]) from None
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError([f"{path}: cannot read: {e}"]) from e
+        raise ConfigError([f"{name}: cannot read: {e}"]) from e
     try:
         return tomllib.loads(source), source
     except tomllib.TOMLDecodeError as e:  # its message ends "(at line 2, column 12)"
-        raise ConfigError([f"{path}: TOML syntax error: {e}"]) from e
+        raise ConfigError([f"{name}: TOML syntax error: {e}"]) from e
     except RecursionError:  # tomllib recurses once per nested inline table or array
-        raise ConfigError([f"{path}: TOML nested too deeply"]) from None
+        raise ConfigError([f"{name}: TOML nested too deeply"]) from None
 
 
 def toml_type(value: object) -> str:
@@ -135,7 +146,7 @@ class TableReader:
 
     def problem(self, key: str, message: str) -> None:
         line = self.line_of(key)
-        self.problems.append(f"{self.path}: {key}: {message}" + (f" (line {line})" if line else ""))
+        self.problems.append(f"{shown(self.path)}: {key}: {message}" + (f" (line {line})" if line else ""))
 
     def unknown_keys(
         self, table: dict[str, Any], allowed: Collection[str], prefix: str = "", note: str = ""

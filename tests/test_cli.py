@@ -37,6 +37,25 @@ def test_check_reports_a_broken_rule_with_file_and_key(project: Project) -> None
     assert "Traceback" not in result.stderr
 
 
+def test_a_rule_file_is_named_as_the_config_is_from_the_working_folder(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Inside the working folder, `rules/broken.toml` (as `config.toml` is named), else in full."""
+    project.write_config({"guardian-uighurs": str(SAMPLE)})
+    (project.rules / "broken.toml").write_text('title = "B"\n[match]\nany = ["ok", "/(unclosed/"]\n')
+    (project.rules / "typo.toml").write_text('title = "T"\n[match\nany = ["x"]\n')
+    monkeypatch.chdir(project.root)
+    assert main(["--config", "config.toml", "check"]) == 2
+    err = capsys.readouterr().err
+    assert f"{Path('rules') / 'broken.toml'}: match.any[1]: bad regex" in err
+    assert f"{Path('rules') / 'typo.toml'}: TOML syntax error" in err
+    elsewhere = project.root.parent / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the project is not inside it
+    assert main(["--config", str(project.config), "check"]) == 2
+    assert f"{project.rules / 'broken.toml'}: match.any[1]" in capsys.readouterr().err
+
+
 def test_check_exits_1_on_a_failing_example(project: Project) -> None:
     project.write_config({"guardian-uighurs": str(SAMPLE)})
     (project.rules / "cats.toml").write_text(

@@ -9,6 +9,7 @@ from republisher.config import Config, load_config
 from republisher.errors import ConfigError
 from republisher.routing.match import ExampleFailure, failing_examples
 from republisher.routing.rules import RuleSet, load_rules
+from republisher.validation import shown
 
 
 def check_rules(config: Config) -> tuple[RuleSet, list[ExampleFailure]]:
@@ -26,7 +27,7 @@ def load_checked(path: Path) -> tuple[Config, RuleSet]:
     if failures:
         raise ConfigError(
             [
-                f"{f.rule.path}: example {f.example.title!r} "
+                f"{shown(f.rule.path)}: example {f.example.title!r} "
                 f"{'is not routed' if f.example.routed else 'is routed'}, expected the opposite"
                 for f in failures
             ]
