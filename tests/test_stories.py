@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from conftest import SAMPLE
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from republisher.models import EntryData, SourceMeta, StoredEntry
 from republisher.publish import stories
@@ -281,3 +285,34 @@ def every_pair(entries: list[StoredEntry]) -> list[Story]:
         members[found].append(entry_)
         group_of.append(found)
     return [Story(g[0], tuple(g[1:])) for g in members]
+
+
+LINK_CHARS = st.sampled_from([chr(c) for c in range(0x20, 0x7F)] + ["\t", "\n", "é", "\u3000"])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    scheme=st.sampled_from(["http", "https", "HTTP", "Https", "ftp", ""]),
+    www=st.sampled_from(["", "www.", "WWW.", "Www."]),
+    labels=st.lists(
+        st.from_regex(r"[A-Za-z0-9-]{1,8}", fullmatch=True) | st.text(LINK_CHARS, max_size=4),
+        min_size=1,
+        max_size=3,
+    ),
+    port=st.sampled_from(["", ":80", ":443", ":8080", ":99999", ":x"]),
+    path=st.text(LINK_CHARS, max_size=20),
+    tail=st.sampled_from(["", "?utm_source=x", "?id=1&utm_medium=y", "#frag", "?a=1#b", " "]),
+)
+def test_plain_links_are_made_canonical_as_urllib_makes_them(
+    scheme: str, www: str, labels: list[str], port: str, path: str, tail: str
+) -> None:
+    """The regex fast path for plain links gives exactly what the urllib path gives."""
+    url = f"{scheme}://{www}{'.'.join(labels)}{port}/{path}{tail}"
+    for link in (url, url.rstrip("/"), f"{scheme}://{www}{'.'.join(labels)}"):
+        assert stories._canonical_link(link) == stories._parsed_canonical_link(link), link
+
+
+def test_the_sample_feeds_links_take_the_fast_path() -> None:
+    links = re.findall(rb"<link>([^<]+)</link>", SAMPLE.read_bytes())
+    assert len(links) > 20
+    assert all(stories._PLAIN_LINK.match(link.decode()) for link in links)

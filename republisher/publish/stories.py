@@ -17,6 +17,7 @@ import difflib
 import functools
 import itertools
 import logging
+import re
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -64,7 +65,19 @@ def canonical_link(url: str) -> str:
     return _cached_canonical_link(url) if len(url) <= LONGEST_CACHED_LINK else _canonical_link(url)
 
 
+# A link with a plain host name, no port, query, fragment, user or odd character: its
+# canonical form needs no urllib (most links; tests hold it to _canonical_link's answer).
+_PLAIN_LINK = re.compile(r"(?i:https?://(?:www\.)?)([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)(/[!-\"$-'*-;=@-~]*)?\Z")
+
+
 def _canonical_link(url: str) -> str:
+    if plain := _PLAIN_LINK.match(url):
+        host, path = plain.groups()
+        return f"https://{host.lower()}{path or '/'}"
+    return _parsed_canonical_link(url)
+
+
+def _parsed_canonical_link(url: str) -> str:
     url = url.strip()
     try:
         parts = urlsplit(url)
