@@ -66,8 +66,10 @@ def canonical_link(url: str) -> str:
 
 
 # A link with a plain host name, no port, query, fragment, user or odd character: its
-# canonical form needs no urllib (most links; tests hold it to _canonical_link's answer).
-_PLAIN_LINK = re.compile(r"(?i:https?://(?:www\.)?)([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)(/[!-\"$-'*-;=@-~]*)?\Z")
+# canonical form needs no urllib (most links; tests hold it to _parsed_canonical_link's).
+_PLAIN_LINK = re.compile(
+    r"(?i:https?://(?:www\.)?)([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)(/[!-\"$-'*-;=@-~]*)?\Z"
+)
 
 
 def _canonical_link(url: str) -> str:
