@@ -168,15 +168,12 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
 
 def _missing_files(config: Config) -> list[tuple[str, Path]]:
     """(source, path) of each source read from a local file that is not there."""
-    from urllib.parse import unquote, urlsplit
-    from urllib.request import url2pathname
+    from urllib.parse import urlsplit
 
-    missing = []
-    for source in config.sources:
-        parts = urlsplit(source.url)
-        if parts.scheme == "file" and not (path := Path(url2pathname(unquote(parts.path)))).is_file():
-            missing.append((source.name, path))
-    return missing
+    from republisher.config import file_path
+
+    files = [(s.name, file_path(s.url)) for s in config.sources if urlsplit(s.url).scheme == "file"]
+    return [(name, path) for name, path in files if not path.is_file()]
 
 
 def cmd_route(config: Config, args: argparse.Namespace) -> int:

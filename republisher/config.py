@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from republisher.errors import ConfigError
 from republisher.validation import TableReader, read_toml
@@ -268,3 +268,10 @@ class _Reader(TableReader):
             self.problem(key, f"unsupported URL scheme {scheme!r} (use http, https or file)")
             return url
         return (self.folder / url).resolve().as_uri()
+
+
+def file_path(url: str) -> Path:
+    """The local file a file:// source URL names."""
+    from urllib.request import url2pathname  # here: only file sources need it
+
+    return Path(url2pathname(unquote(urlsplit(url).path)))

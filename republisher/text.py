@@ -22,13 +22,18 @@ _SPACE = re.compile(r"\s+")
 XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
+def xml_allowed(value: str) -> str:
+    """The text without the characters XML 1.0 forbids."""
+    if value.isascii() and value.isprintable():  # the usual text: none of them (quick check)
+        return value
+    return XML_FORBIDDEN.sub("", value)
+
+
 def clean(value: str | None) -> str | None:
     """Drop XML-forbidden characters; empty strings become None."""
     if value is None:
         return None
-    if not (value.isascii() and value.isprintable()):  # else none of them (quick check)
-        value = XML_FORBIDDEN.sub("", value)
-    return value.strip() or None
+    return xml_allowed(value).strip() or None
 
 
 # Characters never allowed in a URL (RFC 3986 and 3987), and a "%" that starts no escape.

@@ -52,19 +52,18 @@ def shown(path: Path) -> str:
 
 def read_toml(path: Path, what: str = "file") -> tuple[dict[str, Any], str]:
     """(table, text) of a TOML file; ConfigError with one located problem if unreadable."""
-    name = shown(path)
     try:
         source = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError([f"{name}: {what} not found"]) from None
+        raise ConfigError([f"{shown(path)}: {what} not found"]) from None
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError([f"{name}: cannot read: {e}"]) from e
+        raise ConfigError([f"{shown(path)}: cannot read: {e}"]) from e
     try:
         return tomllib.loads(source), source
     except tomllib.TOMLDecodeError as e:  # its message ends "(at line 2, column 12)"
-        raise ConfigError([f"{name}: TOML syntax error: {e}"]) from e
+        raise ConfigError([f"{shown(path)}: TOML syntax error: {e}"]) from e
     except RecursionError:  # tomllib recurses once per nested inline table or array
-        raise ConfigError([f"{name}: TOML nested too deeply"]) from None
+        raise ConfigError([f"{shown(path)}: TOML nested too deeply"]) from None
 
 
 def toml_type(value: object) -> str:

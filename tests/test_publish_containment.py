@@ -175,15 +175,20 @@ def test_an_entry_that_fails_to_render_is_skipped_and_logged(
     assert "wire: entry bad not published" in caplog.text
 
 
-def test_an_entry_that_raises_while_built_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = atom.entry_parts
+def fail_for_bad(monkeypatch: pytest.MonkeyPatch, module: object, name: str) -> None:
+    """Make module.name (a function of one PublicEntry) raise for the entry keyed "bad"."""
+    real = getattr(module, name)
 
     def failing(entry: public.PublicEntry) -> Any:
         if entry.key == "bad":
             raise RuntimeError("boom")
         return real(entry)
 
-    monkeypatch.setattr(atom, "entry_parts", failing)
+    monkeypatch.setattr(module, name, failing)
+
+
+def test_an_entry_that_raises_while_built_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    fail_for_bad(monkeypatch, atom, "entry_parts")
     document = render_feed(rule(), [Story(stored("bad")), Story(stored("good", hours=1))], BASE, T0)
     assert atom_ids(document) == ["urn:test:good"]
 
@@ -329,14 +334,7 @@ def test_an_id_that_would_run_as_a_link_is_published_hashed(given: str) -> None:
 def test_an_entry_whose_page_article_fails_leaves_only_itself_out(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    real = pages._article_body
-
-    def failing(entry: public.PublicEntry) -> str:
-        if entry.key == "bad":
-            raise RuntimeError("boom")
-        return real(entry)
-
-    monkeypatch.setattr(pages, "_article_body", failing)
+    fail_for_bad(monkeypatch, pages, "_article_body")
     entries = public.public_entries([Story(stored("bad")), Story(stored("good", hours=1))])
     with caplog.at_level(logging.WARNING):
         page = pages.render_page_entries(rule(), entries, BASE, routed=2, represented=2).decode()

@@ -44,7 +44,7 @@ def after_failure(
     """
     delay = backoff_delay(max(interval, MIN_RETRY), consecutive_errors, MAX_BACKOFF)
     # Whole seconds: a time people read in `status`, and jitter finer than that buys nothing.
-    next_due = (now + timedelta(seconds=round(delay * (0.9 + 0.2 * jitter)))).replace(microsecond=0)
+    next_due = (now + timedelta(seconds=delay * (0.9 + 0.2 * jitter))).replace(microsecond=0)
     if retry_after is None:
         return next_due, None
     not_before = now + timedelta(seconds=min(retry_after, MAX_RETRY_AFTER))

@@ -32,11 +32,7 @@ EARLIEST_DATE = datetime(text.EARLIEST_YEAR, 1, 1, tzinfo=UTC)
 
 def xml_text(value: str | None) -> str:
     """The text without the characters XML 1.0 cannot carry (lxml refuses them outright)."""
-    if not value:
-        return ""
-    if value.isascii() and value.isprintable():  # the usual text: none of them (quick check)
-        return value
-    return text.XML_FORBIDDEN.sub("", value)
+    return text.xml_allowed(value) if value else ""
 
 
 _URL_UNSAFE = re.compile(r'[\x00-\x20"<>\\^`{|}\x7f]')

@@ -236,12 +236,10 @@ def published_in_feed(store: Store) -> dict[str, int]:
 
 @functools.cache
 def _code_fingerprint() -> str:
-    """A digest of this program's code and of the libraries that write its output: any
-    change to either renders every feed again.
-
-    Read at the process's first publish, not when this module loads: that is when the
-    rendering modules, the code that decides the bytes, are loaded from disk (see publish),
-    and a poll with nothing to publish never pays for reading every file."""
+    """A digest of this program's code (codeid, taken as the program loads) and of the
+    libraries that write its output: any change to either renders every feed again. The
+    libraries' versions are read at the process's first publish: importlib.metadata is
+    costly to import, and a poll with nothing to publish never needs them."""
     import importlib.metadata  # here: costly to import, and only a publish needs it
 
     digest = hashlib.sha256(code_digest())

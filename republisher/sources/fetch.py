@@ -24,9 +24,7 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from pathlib import Path
-from urllib.parse import unquote, urljoin, urlsplit
-from urllib.request import url2pathname
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import requests.adapters
@@ -36,6 +34,7 @@ import urllib3.exceptions
 import urllib3.response
 
 from republisher import USER_AGENT
+from republisher.config import file_path
 from republisher.errors import FetchError
 from republisher.models import FetchResult
 from republisher.sources.deadline import Deadline, watch
@@ -149,7 +148,7 @@ def fetch(url: str, limits: Limits, etag: str | None = None, last_modified: str 
 def _fetch_file(url: str, limits: Limits) -> FetchResult:
     """Read a regular file. Anything else is refused before reading: a FIFO would block
     until a writer came (past any timeout), a device (/dev/zero) never ends."""
-    path = Path(url2pathname(unquote(urlsplit(url).path)))
+    path = file_path(url)
     try:
         # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
