@@ -3,8 +3,13 @@ go, each entry's columns fetched once; a poll's writes that check only what they
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from republisher.models import EntryData, SourceMeta, StoredEntry
 from republisher.publish.site import FeedSummary, render_opml
@@ -60,13 +65,53 @@ def test_a_cached_version_is_not_fetched_again(tmp_path: Path) -> None:
         assert [e.key for e in store.feed_entries("two", 10)] == ["b"]  # no cache: a is unreadable
 
 
-def test_a_new_version_is_fetched_with_the_same_cache(tmp_path: Path) -> None:
+def test_a_cache_is_one_publish_s_a_new_one_reads_the_new_version(tmp_path: Path) -> None:
+    """A cache holds each entry as first read: a publish holds the poll lock, so no entry
+    changes while it reads, and the next publish starts a new cache."""
     with Store.open(tmp_path) as store:
         put(store, (entry("a"), ("one",)))
         read = EntryCache()
         assert store.feeds_entries([("one", 10, None)], read)[0][0].data.title == "T"
         put(store, (entry("a", "T2"), ("one",)))
-        assert store.feeds_entries([("one", 10, None)], read)[0][0].data.title == "T2"
+        assert store.feeds_entries([("one", 10, None)], read)[0][0].data.title == "T"
+        assert store.feeds_entries([("one", 10, None)], EntryCache())[0][0].data.title == "T2"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    entries=st.lists(
+        st.tuples(
+            st.integers(0, 5),  # minutes old: few dates, so many ties
+            st.text("abcé€𝄞", min_size=1, max_size=3),  # atom id: orders the ties
+            st.sets(st.sampled_from(["one", "two", "three"]), max_size=3),
+        ),
+        max_size=25,
+    ),
+    limits=st.tuples(st.integers(0, 12), st.integers(1, 12), st.integers(1, 30)),
+    since=st.none() | st.integers(0, 5),
+)
+def test_listing_from_the_route_index_gives_what_the_joined_query_gives(
+    tmp_path_factory: pytest.TempPathFactory,
+    entries: list[tuple[int, str, set[str]]],
+    limits: tuple[int, int, int],
+    since: int | None,
+) -> None:
+    """feeds_entries lists routes alone and orders ties by atom_id itself; feed_entries
+    (no cache) asks SQLite for the same order in one joined query: they must agree."""
+    folder = tmp_path_factory.mktemp("store")
+    oldest = None if since is None else NOW - timedelta(minutes=since)
+    with Store.open(folder) as store:
+        put(
+            store,
+            *(
+                (replace(entry(f"k{n}", minutes=minutes), atom_id=f"urn:{atom}{n % 2}"), tuple(routes))
+                for n, (minutes, atom, routes) in enumerate(entries)
+            ),
+        )
+        wanted = [(slug, limit, oldest) for slug, limit in zip(("one", "two", "three"), limits, strict=True)]
+        together = store.feeds_entries(wanted, EntryCache())
+        apart = [store.feed_entries(slug, limit, oldest) for slug, limit, _ in wanted]
+        assert [[e.key for e in feed] for feed in together] == [[e.key for e in feed] for feed in apart]
 
 
 def test_the_later_of_two_writes_of_one_entry_is_stored(tmp_path: Path) -> None:

@@ -2,8 +2,8 @@
 Every statement goes through Store._run.
 
 A publish reads the newest entries of every derived feed, and an entry is in several
-feeds: with an EntryCache, each stored version's columns are fetched and decoded once,
-and a feed's query reads only the versions' keys and times (see feed_entries).
+feeds: with an EntryCache, each entry's columns are fetched and decoded once, and a
+feed's newest entries are listed from the route index alone (see feeds_entries).
 """
 
 from __future__ import annotations
@@ -21,16 +21,13 @@ from republisher.store import codec
 
 log = logging.getLogger(__name__)
 
-# What tells one stored version of an entry from another: source, key, atom_id,
-# first_seen, changed_at, content_hash, as stored.
-Version = tuple[str, ...]
-_VERSION_COLUMNS = "e.source, e.key, e.atom_id, e.first_seen, e.changed_at, e.content_hash"
+_ENTRY_COLUMNS = "e.source, e.key, e.atom_id, e.first_seen, e.changed_at, e.data, e.origin, e.sanitized_by"
 # A feed's newest entries (slug, since, limit): routes_by_time yields the slug's routes newest
-# first, so this reads about `limit` rows however many entries the feed ever had; atom_id
-# only orders entries of equal dates.
+# first, so this reads about `limit` rows however many entries the feed ever had; atom_id,
+# then source and key, only order entries of equal dates.
 _NEWEST = (
     "JOIN routes r ON r.source = e.source AND r.key = e.key WHERE r.slug = ? AND r.sort_time >= ? "
-    "ORDER BY r.sort_time DESC, e.atom_id LIMIT ?"
+    "ORDER BY r.sort_time DESC, e.atom_id, r.source DESC, r.key DESC LIMIT ?"
 )
 
 
@@ -41,13 +38,22 @@ _WHERE_KEYS = (
 )
 
 
+# A feed's newest routes from routes_by_time alone (a covering index: no entry is read),
+# and the routes of one date (the ties at the limit, which atom_id orders).
+_NEWEST_ROUTES = (
+    "SELECT sort_time, source, key FROM routes WHERE slug = ? AND sort_time >= ? "
+    "ORDER BY sort_time DESC LIMIT ?"
+)
+_ROUTES_AT = "SELECT sort_time, source, key FROM routes WHERE slug = ? AND sort_time = ?"
+
+
 class EntryCache:
-    """Entries already decoded: the `feed_entries` calls given the same cache share one
-    StoredEntry per stored version. Meant for the reads of one publish, which writes no
-    entry; a version is known by its key, times, id and content hash all the same."""
+    """Entries already decoded, by (source, key): the `feeds_entries` calls given the same
+    cache share one StoredEntry per entry. For the reads of one publish only, which holds
+    the poll lock: no entry changes while it reads (a new cache reads the new version)."""
 
     def __init__(self) -> None:
-        self.entries: dict[tuple[str, ...], StoredEntry] = {}
+        self.entries: dict[tuple[str, str], StoredEntry] = {}
         self.origins: dict[str, SourceMeta] = {}
 
 
@@ -75,24 +81,29 @@ class EntryReads:
         self, feeds: Sequence[tuple[str, int, datetime | None]], read: EntryCache
     ) -> list[list[StoredEntry]]:
         """feed_entries of each (slug, limit, since), from one state of the store. Each feed's
-        versions are listed first (keys and times only), then the versions not in `read` yet
-        are fetched and decoded, all in one query: an entry in several feeds is read once."""
+        newest routes are listed first (route index only), then the entries not in `read`
+        yet are fetched and decoded, all in one query: an entry in several feeds is read once."""
         with self.snapshot():
-            listed: list[list[Version]] = [
-                [
-                    tuple(row)
-                    for row in self._run(
-                        f"SELECT {_VERSION_COLUMNS} FROM entries e {_NEWEST}",
-                        (slug, codec.iso(since) or "", limit),
-                    )
-                ]
-                for slug, limit, since in feeds
+            listed = [
+                self._newest_routes(slug, limit, codec.iso(since) or "") for slug, limit, since in feeds
             ]
-            missing = {(v[0], v[1]) for versions in listed for v in versions if v not in read.entries}
+            missing = {(source, key) for routes in listed for _, source, key in routes} - read.entries.keys()
             if missing:
                 self._entries(_WHERE_KEYS, (json.dumps(sorted(missing)),), read)
-        # A version that cannot be read was logged and is left out, as _entries does.
-        return [[e for v in versions if (e := read.entries.get(v)) is not None] for versions in listed]
+        # An entry that cannot be read was logged and is left out, as _entries does.
+        return [
+            _newest(routes, limit, read.entries) for routes, (_, limit, _) in zip(listed, feeds, strict=True)
+        ]
+
+    def _newest_routes(self, slug: str, limit: int, since: str) -> list[tuple[str, str, str]]:
+        """(sort_time, source, key) of the feed's `limit` newest routes, and of every route
+        dated as the last of them: _NEWEST orders those by atom_id, which routes lack."""
+        rows = [tuple(row) for row in self._run(_NEWEST_ROUTES, (slug, since, limit))]
+        if rows and len(rows) == limit:
+            last = rows[-1][0]
+            rows = [row for row in rows if row[0] != last]
+            rows += [tuple(row) for row in self._run(_ROUTES_AT, (slug, last))]
+        return rows
 
     def all_entries(self) -> list[StoredEntry]:
         """Every stored entry (for rerouting)."""
@@ -121,18 +132,15 @@ class EntryReads:
     ) -> list[StoredEntry]:
         """The entries the query selects, decoded; with `read`, each stored version is
         decoded once and shared by every query given the same cache."""
-        rows = self._run(
-            f"SELECT {_VERSION_COLUMNS}, e.data, e.origin, e.sanitized_by FROM entries e {where}", params
-        )
+        rows = self._run(f"SELECT {_ENTRY_COLUMNS} FROM entries e {where}", params)
         return list(self._decoded(rows, read))
 
     def _decoded(self, rows: Iterable[Sequence[Any]], read: EntryCache | None) -> Iterator[StoredEntry]:
         # A source's entries mostly share one origin.
         origins: dict[str, SourceMeta] = read.origins if read is not None else {}
-        decoded: dict[tuple[str, ...], StoredEntry] | None = read.entries if read is not None else None
-        for source, key, atom_id, first_seen, changed_at, content_hash, data, origin, sanitized_by in rows:
-            version = (source, key, atom_id, first_seen, changed_at, content_hash)
-            known = decoded.get(version) if decoded is not None else None
+        decoded: dict[tuple[str, str], StoredEntry] | None = read.entries if read is not None else None
+        for source, key, atom_id, first_seen, changed_at, data, origin, sanitized_by in rows:
+            known = decoded.get((source, key)) if decoded is not None else None
             if known is not None:
                 yield known
                 continue
@@ -155,5 +163,19 @@ class EntryReads:
                 log.warning("%s: entry %s of %s cannot be read, skipped: %s", self.path, key, source, e)
                 continue
             if decoded is not None:
-                decoded[version] = entry
+                decoded[(source, key)] = entry
             yield entry
+
+
+def _newest(
+    routes: list[tuple[str, str, str]], limit: int, entries: dict[tuple[str, str], StoredEntry]
+) -> list[StoredEntry]:
+    """The `limit` newest of these routes' entries, in _NEWEST's order: newest first, then
+    by atom_id, then by source and key backwards (SQLite compares text as UTF-8 bytes, which
+    sort as Python's code points)."""
+    found = [(sort_time, entry) for sort_time, source, key in routes if (entry := entries.get((source, key)))]
+    # Stable sorts, the last key first: each keeps the order of the one before among ties.
+    found.sort(key=lambda dated: (dated[1].source, dated[1].key), reverse=True)
+    found.sort(key=lambda dated: dated[1].atom_id)
+    found.sort(key=lambda dated: dated[0], reverse=True)
+    return [entry for _, entry in found[:limit]]
