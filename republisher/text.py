@@ -309,3 +309,8 @@ def word_string(texts: Sequence[str]) -> str:
     """word_list as one padded string: a phrase of words w1..wn occurs exactly when
     " w1 ... wn " is a substring of it; a prefix term when " w1 ... wn" is."""
     return " " + " ".join(word_list(texts)) + " "
+
+
+def counted(count: int, one: str, many: str) -> str:
+    """ "1 entry", "2 entries": a count with its noun."""
+    return f"{count} {one if count == 1 else many}"

@@ -61,9 +61,19 @@ def read_toml(path: Path, what: str = "file") -> tuple[dict[str, Any], str]:
     try:
         return tomllib.loads(source), source
     except tomllib.TOMLDecodeError as e:  # its message ends "(at line 2, column 12)"
-        raise ConfigError([f"{shown(path)}: TOML syntax error: {e}"]) from e
+        raise ConfigError([f"{shown(path)}: TOML syntax error: {_located(str(e), source)}"]) from e
     except RecursionError:  # tomllib recurses once per nested inline table or array
         raise ConfigError([f"{shown(path)}: TOML nested too deeply"]) from None
+
+
+def _located(message: str, source: str) -> str:
+    """tomllib's message, with a line where it gives none: an error "at end of document" is
+    something left open before it (an array, an inline table, a value after "=")."""
+    if not message.endswith("(at end of document)"):
+        return message
+    lines = source.splitlines()
+    last = next((n for n in range(len(lines), 0, -1) if lines[n - 1].strip()), 1)
+    return message.removesuffix(")") + f": after line {last}, an array, table or value is left unfinished)"
 
 
 def toml_type(value: object) -> str:

@@ -376,7 +376,11 @@ NOT_A_FEED = {
     "html page after blank lines": (b"\r\n" * 400 + HTML_PAGE, "HTML"),
     "empty body": (b"", "empty body"),
     "whitespace-only body": (b" \r\n\t\n", "empty body"),
-    "garbage bytes": (GARBAGE, "not an RSS or Atom feed"),
+    "garbage bytes": (GARBAGE, "not an RSS, Atom or JSON feed"),
+    "plain text": (
+        b"hello\nthis is not a feed\n",
+        "not an RSS, Atom or JSON feed (XML syntax error at line ",
+    ),
     "json that is not a json feed": (b'{"hello": "world"}', "JSON, but not a JSON Feed"),
     "broken json": (b'{"version": "https://jsonfeed.org/version/1.1", "items": [', "not valid JSON"),
 }

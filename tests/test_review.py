@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -208,6 +209,11 @@ def test_an_empty_feed_says_there_is_nothing_to_compare_with(
     assert "nothing to compare with" in result.notes[0]
     lines = format_review(result)
     assert any("nothing to compare with" in line for line in lines)
+    assert lines[0].startswith("review nothing (feed): 0 stored entries in the feed, 0 routed examples, ")
+    one = dataclasses.replace(result, members=1, examples=1, total=1)
+    assert format_review(one)[0].endswith(
+        ": 1 stored entry in the feed, 1 routed example, 1 stored entry in all"
+    )
     # An empty store, too.
     assert review("nothing", rules, [], set()).misses == ()
 

@@ -497,6 +497,21 @@ def test_toml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
     assert "line 2" in message
 
 
+@pytest.mark.parametrize(
+    "ending",
+    ['[match]\nany = ["a", "b",\n', '[match]\nany = ["a", "b",\n\n\n', "[match]\nany = {fields = [\n"],
+    ids=["unclosed array", "unclosed array, blank lines after", "unclosed inline table"],
+)
+def test_toml_left_open_at_the_end_names_the_last_line(tmp_path: Path, ending: str) -> None:
+    """tomllib says only "at end of document" for something left open: the message says
+    after which line, and what may be unfinished."""
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, {"feed": f'title = "T"\n{ending}'})
+    message = str(caught.value)
+    assert str(tmp_path / "rules" / "feed.toml") in message
+    assert "after line 3" in message and "left unfinished" in message
+
+
 # --- examples ----------------------------------------------------------------------------------
 
 SHIPPED_FILES = sorted(p for p in SHIPPED_RULES.glob("*.toml") if not p.name.startswith("_"))

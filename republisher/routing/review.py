@@ -212,8 +212,9 @@ def format_review(result: Review) -> list[str]:
     """The lines `republisher review` prints."""
     kind = "unrouted feed" if result.unrouted else "feed"
     lines = [
-        f"review {result.slug} ({kind}): {result.members} stored entries in the feed, "
-        f"{result.examples} routed examples, {result.total} stored entries in all",
+        f"review {result.slug} ({kind}): {text.counted(result.members, 'stored entry', 'stored entries')} in "
+        f"the feed, {text.counted(result.examples, 'routed example', 'routed examples')}, "
+        f"{text.counted(result.total, 'stored entry', 'stored entries')} in all",
         "",
         "Likely misses: entries outside the feed that most resemble it (score: cosine similarity, 0-1)",
     ]

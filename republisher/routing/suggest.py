@@ -24,6 +24,7 @@ from republisher.models import StoredEntry
 from republisher.routing.review import doubtful_order, find_rule, model
 from republisher.routing.rules import Group, Phrase, Regex, Rule, Term
 from republisher.routing.similarity import entry_texts, example_texts, key, terms
+from republisher.text import counted
 
 MAX_NONE = 10
 Z_FOR_NONE = 1.0  # a weaker lead is chance, and a `none` costs the feed good entries too
@@ -225,14 +226,15 @@ def format_suggestions(result: Suggestions) -> list[str]:
     """The lines `republisher suggest` prints."""
     kind = "unrouted feed" if result.unrouted else "feed"
     lines = [
-        f"suggest {result.slug} ({kind}): {result.members} stored entries and {result.examples} "
-        f"routed examples, against {result.total - result.members} other stored entries",
+        f"suggest {result.slug} ({kind}): {counted(result.members, 'stored entry', 'stored entries')} "
+        f"and {counted(result.examples, 'routed example', 'routed examples')}, against "
+        f"{counted(result.total - result.members, 'other stored entry', 'other stored entries')}",
     ]
     if result.any:
         lines += [
             "",
             "Terms that set the feed apart (z: weighted log-odds, store-wide prior; "
-            "in: feed entries holding it, out: other entries)",
+            "in: feed entries and routed examples holding it, out: other entries)",
             *_table(result.any, "in", "out"),
             "",
         ]

@@ -345,7 +345,17 @@ def _not_a_feed_reason(body: bytes, parsed: Any) -> str:
     if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
         return "an HTML page, not a feed"
     error = parsed.get("bozo_exception")
-    return f"not an RSS or Atom feed ({error})" if error else "not an RSS or Atom feed"
+    if error is None:
+        return "not an RSS, Atom or JSON feed"
+    # The XML parser names no document ("<unknown>:2:0: ...") and counts columns from 0.
+    located = _SAX_PLACE.fullmatch(str(error))
+    if located is None:
+        return f"not an RSS, Atom or JSON feed ({error})"
+    line, column, reason = located.groups()
+    return f"not an RSS, Atom or JSON feed (XML {reason} at line {line}, column {int(column) + 1})"
+
+
+_SAX_PLACE = re.compile(r"<unknown>:(\d+):(\d+): (.*)", re.DOTALL)
 
 
 def _entry(e: Any, base: str) -> EntryData:
