@@ -829,7 +829,7 @@ POLLING: dict[str, Case] = {
         hostile=serving(feed=reply(200, bytes(range(256)) * 8 + b"\x89PNG\r\n\x1a\n\x00\xff")),
         exit_code=1,
         requested={"/feed": 1},
-        error=r"(?i)not an rss or atom feed|not a feed|unreadable",
+        error=r"(?i)not an rss, atom or json feed|not a feed|unreadable",
     ),
     "dns-failure": Case(
         hostile=dns_failure, exit_code=1, requested={"/feed": 0}, error=r"(?i)dns|resolve|name"
