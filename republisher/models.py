@@ -81,16 +81,16 @@ class EntryData:
 
     def as_json(self) -> str:
         """The entry as the store keeps it (store/codec.py reads it back): made where the
-        entry is parsed, in the worker processes, not by the one thread that writes."""
+        entry is parsed, in the worker processes, not by the one thread that writes. The
+        content hash is this text's digest (identity.content_hash), so one encoding
+        serves both."""
         return _ENTRY_ENCODER.encode(self.as_dict())
 
 
-def _iso(value: datetime) -> str:
-    return value.isoformat()
-
-
 # One encoder for every entry: json.dumps would build one per call (a poll stores thousands).
-_ENTRY_ENCODER = json.JSONEncoder(default=_iso, ensure_ascii=False, sort_keys=True)
+# Dates as str() writes them ("2026-12-01 12:00:00+00:00"; fromisoformat reads them, and the
+# "T" form of older rows): what the content hash has always covered.
+_ENTRY_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False, sort_keys=True)
 
 
 @dataclass(frozen=True)

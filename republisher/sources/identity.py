@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import re
 from datetime import date
 from typing import TYPE_CHECKING
@@ -104,8 +103,14 @@ def source_id(given: str | None, link: str | None, url: str) -> str:
 
 def content_hash(entry: EntryData) -> str:
     """sha256 over every published field of the entry."""
-    data = json.dumps(entry.as_dict(), sort_keys=True, default=str, ensure_ascii=False)
-    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+    return json_hash(entry.as_json())
+
+
+def json_hash(stored_json: str) -> str:
+    """content_hash of the entry whose EntryData.as_json() this is, without encoding again.
+    (The text json.dumps(as_dict(), sort_keys=True, default=str, ensure_ascii=False) gives:
+    the stores of every version hold hashes of that.)"""
+    return hashlib.sha256(stored_json.encode("utf-8")).hexdigest()
 
 
 def entry_key(entry: EntryData) -> str:

@@ -30,13 +30,14 @@ def prepare_feed(feed: FeedData, source: str, router: Router) -> PreparedFeed:
             key = identity.entry_key(data)
             if key in seen:
                 continue
+            stored_json = data.as_json()
             prepared = PreparedEntry(
                 data,
                 key,
-                identity.content_hash(data),
+                identity.json_hash(stored_json),
                 routes_of(router, data, source),
                 identity.atom_id(source, data, key),
-                data.as_json(),
+                stored_json,
             )
         except Exception as e:  # isolates one entry: its neighbours are still stored
             reason = f"cannot be keyed or routed ({identity.describe_error(e)})"
