@@ -65,10 +65,12 @@ class RenderHelper:
         self.kept: list[StoredEntry] = []  # the entries sent, kept so no id() is reused
         self.rules_sent: set[str] = set()  # slugs of the rules sent
         self.broken = False
-        try:  # small: never waits for the helper to read it
-            self.child.connection.send(config)
-        except OSError:
-            self.broken = True
+        # Messages go out on a thread of their own: a helper that stops reading (hung, or
+        # stopped) then costs BATCH_TIME in `take`, never a send blocked for ever.
+        self.outbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self.sender = threading.Thread(target=self._send_all, name="render-send", daemon=True)
+        self.sender.start()
+        self.outbox.put(config)
 
     def send(self, feeds: list[FeedContent]) -> bool:
         """Hand a batch over; False (the batch is the caller's to render) when the helper
@@ -76,13 +78,7 @@ class RenderHelper:
         if self.broken or len(self.sent) >= IN_FLIGHT:
             return False
         new = (self._number_new(feeds), self._rules_new(feeds))
-        try:
-            self.child.connection.send(
-                ("feeds", pickle.dumps(new, pickle.HIGHEST_PROTOCOL), self._pickled(feeds))
-            )
-        except OSError:
-            self._give_up("its pipe broke")
-            return False
+        self.outbox.put(("feeds", pickle.dumps(new, pickle.HIGHEST_PROTOCOL), self._pickled(feeds)))
         self.sent.append(feeds)
         return True
 
@@ -119,13 +115,21 @@ class RenderHelper:
         self.numbers.clear()
         self.kept.clear()
         if not self.broken:
-            try:
-                self.child.connection.send(("forget", None, None))
-            except OSError:
-                self._give_up("its pipe broke")
+            self.outbox.put(("forget", None, None))
 
     def close(self) -> None:
+        self.outbox.put(None)
+        if self.broken:  # a send still under way to a helper given up on fails at once
+            self.child.process.kill()
+        self.sender.join(timeout=5)  # before the pipe closes: no send on a closed descriptor
         self.child.stop(kill=self.broken)
+
+    def _send_all(self) -> None:
+        while (message := self.outbox.get()) is not None:
+            try:
+                self.child.connection.send(message)
+            except (OSError, ValueError):  # the helper is gone (its results say so)
+                return
 
     def _give_up(self, why: str) -> None:
         if not self.broken:
