@@ -1,5 +1,4 @@
-"""A helper process with a pipe to it: the parse workers (sources/workers.py) and the
-render helper (publish/offload.py) are each one.
+"""A helper process with a pipe to it, as the parse workers (sources/workers.py) are.
 
 A helper is a plain `python -c` process, not a multiprocessing one: "spawn" (no fork of a
 threaded parent) also starts multiprocessing's resource tracker process and imports the

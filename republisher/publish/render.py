@@ -8,16 +8,12 @@ feeds is decoded, merged, cleaned and rendered once.
 
 from __future__ import annotations
 
-import logging
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from republisher.childprocess import cores
 from republisher.config import Config
 from republisher.models import StoredEntry
-from republisher.publish import offload
 from republisher.publish.atom import AtomCache, render_entries
 from republisher.publish.files import Writer
 from republisher.publish.jsonfeed import render_json_entries
@@ -28,15 +24,10 @@ from republisher.publish.stories import MergeCache, Story, merge_stories
 from republisher.routing.rules import Rule
 from republisher.store.store import EntryCache, Store
 
-log = logging.getLogger(__name__)
-
 MERGE_LOOKAHEAD = 3  # read this many times max_entries so that merged stories still fill the feed
 # A publish shares the work on each entry between feeds for this many entries at most: the
 # cache then starts afresh (tens of MB: feeds of max_entries 50 read 150 entries each).
 CACHED_ENTRIES = 20_000
-# With a rendering helper, smaller batches (about ten feeds): the two processes then share
-# the work more evenly, and the last batch, which the other waits for, is short.
-OFFLOAD_BATCH_ROWS = 1_500
 
 
 @dataclass(frozen=True)
@@ -135,81 +126,27 @@ def render_feeds(
 
     The feeds are read a batch at a time, each batch in one go before any is rendered: an
     entry in several feeds of the batch is fetched once, and no query waits on the threads
-    writing files (each query lets them take the interpreter). When there are many feeds,
-    a helper process renders batches while this one reads the next (offload.py)."""
-    helper = _helper(config, rules)
+    writing files (each query lets them take the interpreter)."""
     caches = RenderCaches()
-    done: list[list[FeedSummary]] = []  # each batch's summaries, in order
-    waiting: deque[int] = deque()  # the batches the helper is rendering, by index in `done`
-
-    def collect(wait: bool) -> None:
-        """Write what the helper rendered (every batch sent when `wait`, else those ready)."""
-        assert helper is not None
-        while waiting and (wait or helper.ready()):
-            feeds, rendered = helper.take()
-            index = waiting.popleft()
-            if rendered is None:  # it failed this batch: rendered here
-                done[index] = _render_here(feeds, config, caches, files)
-            else:
-                done[index] = _write(rendered.files, config, files)
-
-    try:
-        limit = OFFLOAD_BATCH_ROWS if helper is not None else CACHED_ENTRIES // 2
-        for batch in _batches(rules, config.max_entries, limit):
-            if caches.entries() > CACHED_ENTRIES:  # bounded memory, whatever the feeds hold
-                caches = RenderCaches()
-                if helper is not None:
-                    helper.forget()
-            feeds = _read_feeds(store, batch, config.max_entries, now, first_written, caches)
-            done.append([])
-            if helper is not None:
-                collect(wait=False)
-                if helper.send(feeds):
-                    waiting.append(len(done) - 1)
-                    continue
-            done[-1] = _render_here(feeds, config, caches, files)
-        if helper is not None:
-            collect(wait=True)
-    finally:
-        if helper is not None:
-            helper.close()
-    return [summary for summaries in done for summary in summaries]
+    summaries = []
+    for batch in _batches(rules, config.max_entries):
+        if caches.entries() > CACHED_ENTRIES:  # bounded memory, whatever the feeds hold
+            caches = RenderCaches()
+        for feed in _read_feeds(store, batch, config.max_entries, now, first_written, caches):
+            documents, summary = render_feed_files(feed, config, caches)
+            for name, document in documents.items():
+                files.write(config.output_dir / name, document)
+            summaries.append(summary)
+    return summaries
 
 
-def _helper(config: Config, rules: Sequence[Rule]) -> offload.RenderHelper | None:
-    """A rendering helper when there are enough feeds to render and a core to spare."""
-    if len(rules) < offload.MIN_FEEDS or cores() < 2:
-        return None
-    try:
-        return offload.RenderHelper(config)
-    except OSError as e:  # cannot start a process now: everything is rendered here
-        log.warning("no rendering helper (%s): this process renders every feed", e)
-        return None
-
-
-def _render_here(
-    feeds: list[FeedContent], config: Config, caches: RenderCaches, files: Writer
-) -> list[FeedSummary]:
-    return _write([render_feed_files(feed, config, caches) for feed in feeds], config, files)
-
-
-def _write(
-    rendered: list[tuple[dict[str, bytes], FeedSummary]], config: Config, files: Writer
-) -> list[FeedSummary]:
-    """Hand each feed's files to `files`; their summaries."""
-    for documents, _ in rendered:
-        for name, document in documents.items():
-            files.write(config.output_dir / name, document)
-    return [summary for _, summary in rendered]
-
-
-def _batches(rules: Sequence[Rule], default_limit: int, rows_limit: int) -> list[list[Rule]]:
-    """The rules in order, in batches reading at most about `rows_limit` entries."""
+def _batches(rules: Sequence[Rule], default_limit: int) -> list[list[Rule]]:
+    """The rules in order, in batches reading at most about CACHED_ENTRIES / 2 entries."""
     batches: list[list[Rule]] = [[]]
     rows = 0
     for rule in rules:
         wanted = (rule.max_entries or default_limit) * MERGE_LOOKAHEAD
-        if batches[-1] and rows + wanted > rows_limit:
+        if batches[-1] and rows + wanted > CACHED_ENTRIES // 2:
             batches.append([])
             rows = 0
         batches[-1].append(rule)
