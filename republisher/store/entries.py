@@ -174,6 +174,8 @@ def _newest(
     by atom_id, then by source and key backwards (SQLite compares text as UTF-8 bytes, which
     sort as Python's code points)."""
     found = [(sort_time, entry) for sort_time, source, key in routes if (entry := entries.get((source, key)))]
+    if len({sort_time for sort_time, _ in found}) == len(found):  # no ties: already in order
+        return [entry for _, entry in found[:limit]]
     # Stable sorts, the last key first: each keeps the order of the one before among ties.
     found.sort(key=lambda dated: (dated[1].source, dated[1].key), reverse=True)
     found.sort(key=lambda dated: dated[1].atom_id)
