@@ -145,7 +145,7 @@ def test_status_explain_and_reroute(project: Project, capsys: pytest.CaptureFixt
     assert main(["--config", config, "status"]) == 0
     out = capsys.readouterr().out
     source_row = next(line for line in out.splitlines() if line.startswith("guardian-uighurs "))
-    assert source_row.split()[1] == "200" and source_row.split()[-2:] == ["0", "ok"]
+    assert source_row.split()[1] == "file" and source_row.split()[-2:] == ["0", "ok"]
     assert f"guardian-uighurs: {SAMPLE.as_uri()}" in out
     feed_row = next(line for line in out.splitlines() if line.startswith("diplomacy "))
     assert feed_row.split()[1:4] == ["8", "8", "2021-02-27"]
@@ -297,6 +297,13 @@ def test_status_exits_1_while_a_source_fails_and_says_its_zone(
     assert main(["--config", config, "poll", "--force"]) == 0
     capsys.readouterr()
     assert main(["--config", config, "status"]) == 0
+    # Sources read from files show no HTTP status in the HTTP column.
+    rows = [
+        line.split()
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith(("broken", "guardian"))
+    ]
+    assert [row[:2] for row in rows[:2]] == [["broken", "file"], ["guardian-uighurs", "file"]]
 
 
 def test_status_says_when_a_rule_file_is_broken_and_exits_1(

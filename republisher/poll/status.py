@@ -92,7 +92,9 @@ def format_status(document: dict[str, Any]) -> list[str]:
         state = {"gone": "GONE (410)", "failing": "FAILING"}.get(source["state"], source["state"])
         last = _when(source["last_poll"]) if source["last_poll"] else "never"
         errors = str(source["consecutive_errors"])
-        rows.append((name, str(source["last_status"] or "-"), last, due, errors, state))
+        # A file read has no HTTP status (the store records 200 for it).
+        http = "file" if source["url"].lower().startswith("file:") else str(source["last_status"] or "-")
+        rows.append((name, http, last, due, errors, state))
         notes.append(f"{name}: {source['url']}")
         if source["moved_to"]:
             notes.append(f"{name}: moved to {source['moved_to']}")
