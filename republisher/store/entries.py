@@ -38,13 +38,18 @@ _WHERE_KEYS = (
 )
 
 
-# A feed's newest routes from routes_by_time alone (a covering index: no entry is read),
-# and the routes of one date (the ties at the limit, which atom_id orders).
+# A feed's newest routes from routes_by_time alone (a covering index: no entry is read).
 _NEWEST_ROUTES = (
     "SELECT sort_time, source, key FROM routes WHERE slug = ? AND sort_time >= ? "
     "ORDER BY sort_time DESC LIMIT ?"
 )
-_ROUTES_AT = "SELECT sort_time, source, key FROM routes WHERE slug = ? AND sort_time = ?"
+# The first `n` routes of one date in _NEWEST's order (the ties at the limit): the join
+# orders them by atom_id in SQLite, so however many entries share the date (a source whose
+# items carry no date shares the poll's), at most `n` are fetched and decoded.
+_TIES_AT = (
+    "SELECT r.sort_time, r.source, r.key FROM routes r JOIN entries e ON e.source = r.source AND "
+    "e.key = r.key WHERE r.slug = ? AND r.sort_time = ? ORDER BY e.atom_id, r.source DESC, r.key DESC LIMIT ?"
+)
 
 
 class EntryCache:
@@ -96,13 +101,13 @@ class EntryReads:
         ]
 
     def _newest_routes(self, slug: str, limit: int, since: str) -> list[tuple[str, str, str]]:
-        """(sort_time, source, key) of the feed's `limit` newest routes, and of every route
-        dated as the last of them: _NEWEST orders those by atom_id, which routes lack."""
+        """(sort_time, source, key) of the feed's `limit` newest routes, as _NEWEST picks
+        them: the routes dated as the last of them are picked by atom_id, which routes lack."""
         rows = [tuple(row) for row in self._run(_NEWEST_ROUTES, (slug, since, limit))]
         if rows and len(rows) == limit:
             last = rows[-1][0]
             rows = [row for row in rows if row[0] != last]
-            rows += [tuple(row) for row in self._run(_ROUTES_AT, (slug, last))]
+            rows += [tuple(row) for row in self._run(_TIES_AT, (slug, last, limit - len(rows)))]
         return rows
 
     def all_entries(self) -> list[StoredEntry]:
