@@ -17,7 +17,6 @@ from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from republisher.childprocess import cores
 from republisher.config import Config
 from republisher.daemon import http as serve
 from republisher.daemon.systemd import notify, watchdog_interval
@@ -52,7 +51,7 @@ class Daemon:
     def __init__(self, path: Path, config: Config, rules: RuleSet) -> None:
         self.path = path
         self.current = (config, rules)  # swapped as one object so a tick never sees a mix
-        self.pool = ParsePool(cores(), config.poll.timeout)
+        self.pool = ParsePool(cycle.cores(), config.poll.timeout)
         self.ticking = threading.Lock()
         self.wake = threading.Event()
         self.stop_requested = False

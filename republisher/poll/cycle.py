@@ -8,6 +8,7 @@ import dataclasses
 import functools
 import hashlib
 import logging
+import os
 import queue
 import random
 import time
@@ -18,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from republisher.childprocess import cores
 from republisher.config import Config, SourceConfig
 from republisher.errors import FetchError, ParseError
 from republisher.models import PreparedFeed, SourceState
@@ -180,6 +180,11 @@ def _decide(
     known = store.content_hashes(name)
     wanted = [p.atom_id for p in fetched.feed.entries]
     return decide(fetched, state, known, store.atom_id_owners(wanted), now, jitter)
+
+
+def cores() -> int:
+    """The CPU cores this process may use (one parse worker each)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 class _Fetches:

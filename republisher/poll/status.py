@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from republisher.config import Config
 from republisher.models import SourceState
+from republisher.text import counted
 
 
 def mask_password(url: str) -> str:
@@ -104,7 +105,7 @@ def format_status(document: dict[str, Any]) -> list[str]:
             notes.append(f"{name}: last error: {source['last_error']}")
         if source["dropped_items"]:
             count = len(source["dropped_items"])
-            notes.append(f"{name}: {count} {'item' if count == 1 else 'items'} of its last document dropped:")
+            notes.append(f"{name}: {counted(count, 'item', 'items')} of its last document dropped:")
             notes.extend(f"    {line}" for line in source["dropped_items"][:10])
     feed_rows: list[tuple[str, ...]] = [("FEED", "IN FEED", "ROUTED", "NEWEST (UTC)")]
     for feed in document["feeds"]:

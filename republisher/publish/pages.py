@@ -21,7 +21,7 @@ from republisher.publish.atom import feed_url, json_feed_url
 from republisher.publish.public import PublicEntry, public_entries, xml_text
 from republisher.publish.stories import Story, skipped
 from republisher.routing.rules import Rule
-from republisher.text import plausible_date
+from republisher.text import counted, plausible_date
 
 INDEX_PAGE = "index.html"
 
@@ -68,7 +68,7 @@ def story_count(in_feed: int, routed: int, represented: int) -> str:
     why fewer than the entries routed when they differ: stories carried by several
     sources are shown once (`represented` > stories), retention leaves older entries out
     (`routed` > `represented`)."""
-    shown = f"{in_feed} {'story' if in_feed == 1 else 'stories'} in the feed"
+    shown = f"{counted(in_feed, 'story', 'stories')} in the feed"
     if routed <= in_feed:
         return shown
     reasons = []
@@ -77,7 +77,7 @@ def story_count(in_feed: int, routed: int, represented: int) -> str:
     if represented > in_feed:
         reasons.append("a story carried by several sources is shown once")
     because = f"; {' and '.join(reasons)}" if reasons else ""
-    return f"{shown} ({routed} {'entry' if routed == 1 else 'entries'} routed{because})"
+    return f"{shown} ({counted(routed, 'entry', 'entries')} routed{because})"
 
 
 # Colours meet WCAG AA contrast in both schemes; system fonts only, so a page needs no

@@ -12,13 +12,18 @@ every core instead of queueing on the GIL.
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import resource
+import signal
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
-from republisher.childprocess import ChildProcess, end_now, limit_this_process
 from republisher.errors import ParseError
 from republisher.gcpause import collection_paused
 from republisher.models import PreparedFeed
@@ -43,13 +48,30 @@ def parse_time_limit(fetch_timeout: float) -> float:
     return max(MIN_PARSE_TIME, fetch_timeout)
 
 
+# A worker is a plain `python -c` process, not a multiprocessing one: "spawn" (no fork of
+# a threaded parent) also starts multiprocessing's resource tracker process and imports
+# the parent's __main__ (the CLI) in every worker; this starts just the interpreter, and
+# the worker imports only the parser. -P: nothing is imported from the current directory;
+# the parent's sys.path, sent first, is the worker's, as with "spawn".
+_BOOTSTRAP = (
+    "import sys\n"
+    "from multiprocessing.connection import Connection\n"
+    "connection = Connection(int(sys.argv[1]))\n"
+    "sys.path[:] = connection.recv()\n"
+    "from republisher.sources.workers import serve\n"
+    "serve(connection, int(sys.argv[2]))\n"
+)
+
+
 def serve(connection: Connection, memory_limit: int) -> None:
     """Worker loop: parse and prepare each job received, send back the outcome.
 
     A job is (body, url, content_type, source, rules); rules is None when unchanged
     since this worker's previous job, so a rule set crosses the pipe once per worker.
     """
-    limit_this_process(memory_limit)
+    resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+    # Ctrl-C is the parent's to handle: it ends the workers by closing their pipes.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Imported here, in the worker only: the parent never parses.
     from republisher.routing.router import Router
     from republisher.sources.parse import parse_feed
@@ -60,7 +82,7 @@ def serve(connection: Connection, memory_limit: int) -> None:
         try:
             job = connection.recv()
         except (EOFError, OSError):  # the parent closed the pipe, or is gone
-            end_now()
+            _end_now()
         body, url, content_type, source, rules = job
         if rules is not None:
             router = Router(rules.rules)
@@ -81,15 +103,56 @@ def serve(connection: Connection, memory_limit: int) -> None:
         try:
             connection.send(outcome)
         except OSError:  # the parent gave up on this job (killed us late) or is gone
-            end_now()
+            _end_now()
 
 
-class _Worker(ChildProcess):
-    """A parse worker: a helper process running serve() above."""
+def _end_now() -> NoReturn:
+    """How a worker ends once its parent is done with it: at once, without freeing what it
+    holds object by object (a tenth of a second for its caches, which the parent would
+    wait for). A worker keeps nothing that needs saving: it writes no file."""
+    os._exit(0)
 
+
+class _Worker:
     def __init__(self, memory_limit: int) -> None:
-        super().__init__(__name__, memory_limit)
+        mine, theirs = socket.socketpair()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-P", "-c", _BOOTSTRAP, str(theirs.fileno()), str(memory_limit)],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,  # stderr is shared: a worker's crash is seen
+            )
+        except BaseException:
+            mine.close()
+            raise
+        finally:
+            theirs.close()
+        from multiprocessing.connection import Connection  # here: a poll with nothing to parse needs none
+
+        self.connection = Connection(mine.detach())
         self.rules_sent: str | None = None  # fingerprint of the rule set this worker holds
+        try:
+            self.connection.send(sys.path)
+        except BaseException:  # it died at once: leave no process behind
+            self.stop(kill=True)
+            raise
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self, kill: bool = False) -> None:
+        """Close the pipe (the worker ends when it reads EOF) and reap the process;
+        `kill` ends it at once, and so does a worker still busy after 5 seconds."""
+        if kill:
+            self.process.kill()
+        self.connection.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # still parsing after the grace period: no orphans
+            self.process.kill()
+            self.process.wait()
 
 
 class ParsePool:

@@ -135,8 +135,8 @@ class EntryReads:
     def _entries(
         self, where: str, params: tuple[Any, ...], read: EntryCache | None = None
     ) -> list[StoredEntry]:
-        """The entries the query selects, decoded; with `read`, each stored version is
-        decoded once and shared by every query given the same cache."""
+        """The entries the query selects, decoded; with `read`, each entry is decoded once
+        and shared by every query given the same cache."""
         rows = self._run(f"SELECT {_ENTRY_COLUMNS} FROM entries e {where}", params)
         return list(self._decoded(rows, read))
 
